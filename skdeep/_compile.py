@@ -1,0 +1,170 @@
+"""Turns plugin scalar math into compiled block functions.
+
+Every Numba decorator default lives here. The core kernels in
+``skdeep._kernels.cpu`` are compiled once per dtype with explicit signatures
+and ``cache=True``; the plugin-dependent parts reach them as first-class
+function arguments of a fixed type ("blocks": a loop over a whole layer or
+parameter vector that inlines the plugin's scalar function). Passing plugins
+as arguments keeps the big kernels cacheable on disk.
+
+Blocks are generated as Python source. When the cache directory is writable
+the source is written to a file whose name hashes the plugin's code, so
+Numba's on-disk cache serves the compiled block in later processes and never
+serves a block compiled from an older version of the plugin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import marshal
+import os
+import sys
+import tempfile
+import threading
+import types as pytypes
+
+# Bump when a template below changes, so stale cached blocks are not reused.
+_TEMPLATE_VERSION = "1"
+
+_lock = threading.RLock()
+_blocks = {}
+_scalar_jits = {}
+
+CACHE_ENV = "SKDEEP_CACHE_DIR"
+
+
+def jit_options(cache=True):
+    """Return the Numba options used for every CPU kernel."""
+    return {"nogil": True, "cache": cache, "error_model": "numpy"}
+
+
+def cache_dir():
+    """Return a writable directory for generated block sources, or None.
+
+    ``SKDEEP_CACHE_DIR`` wins; otherwise ``NUMBA_CACHE_DIR/skdeep``, then the
+    user cache directory, then the temporary directory.
+    """
+    candidates = []
+    if os.environ.get(CACHE_ENV):
+        candidates.append(os.environ[CACHE_ENV])
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        candidates.append(os.path.join(os.environ["NUMBA_CACHE_DIR"], "skdeep"))
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache"
+    )
+    candidates.append(os.path.join(xdg, "skdeep"))
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    candidates.append(os.path.join(tempfile.gettempdir(), f"skdeep-cache-{uid}"))
+    for path in candidates:
+        try:
+            os.makedirs(path, exist_ok=True)
+            if os.access(path, os.W_OK | os.X_OK):
+                return path
+        except OSError:
+            continue
+    return None
+
+
+def _function_fingerprint(fn):
+    """A stable digest of what a scalar function computes."""
+    h = hashlib.sha256()
+    h.update(f"{fn.__module__}:{fn.__qualname__}".encode())
+    try:
+        h.update(inspect.getsource(fn).encode())
+    except (OSError, TypeError):
+        h.update(marshal.dumps(fn.__code__))
+    # Numeric module constants and closure values are compiled in as
+    # constants, so they are part of the identity too.
+    for name in fn.__code__.co_names:
+        value = fn.__globals__.get(name)
+        if isinstance(value, (int, float, complex, str, bytes)):
+            h.update(f"{name}={value!r}".encode())
+        elif isinstance(value, pytypes.FunctionType):
+            h.update(_function_fingerprint(value).encode())
+    for cell in fn.__closure__ or ():
+        h.update(repr(cell.cell_contents).encode())
+    return h.hexdigest()
+
+
+def scalar_jit(fn):
+    """Compile a plugin's scalar function for the CPU (memoized)."""
+    import numba
+
+    with _lock:
+        jitted = _scalar_jits.get(fn)
+        if jitted is None:
+            if isinstance(fn, numba.core.dispatcher.Dispatcher):
+                jitted = fn
+            else:
+                jitted = numba.njit(inline="always", error_model="numpy")(fn)
+            _scalar_jits[fn] = jitted
+        return jitted
+
+
+def build_block(source, functions, signature, label):
+    """Compile generated block source into a Numba dispatcher.
+
+    Parameters
+    ----------
+    source : str
+        Python source defining a function named ``block``. It may use
+        ``np`` and the names in ``functions``.
+    functions : dict of str to callable
+        Plain-Python scalar functions the source calls, by local name.
+    signature : numba signature
+        The explicit signature to compile ``block`` for.
+    label : str
+        Short name used in the generated file name.
+
+    Returns
+    -------
+    numba.core.dispatcher.Dispatcher
+        Compiled for exactly ``signature``; pass it to a core kernel as a
+        first-class function.
+    """
+    import numba
+    import numpy as np
+
+    digest = hashlib.sha256()
+    digest.update(_TEMPLATE_VERSION.encode())
+    digest.update(source.encode())
+    digest.update(str(signature).encode())
+    for name in sorted(functions):
+        digest.update(name.encode())
+        digest.update(_function_fingerprint(functions[name]).encode())
+    key = f"{label}_{digest.hexdigest()[:20]}"
+    with _lock:
+        block = _blocks.get(key)
+        if block is not None:
+            return block
+        namespace = {"np": np}
+        namespace.update({k: scalar_jit(f) for k, f in functions.items()})
+        directory = cache_dir()
+        filename = None
+        if directory is not None:
+            filename = os.path.join(directory, f"skdeep_block_{key}.py")
+            if not os.path.exists(filename):
+                tmp = f"{filename}.{os.getpid()}.{threading.get_ident()}.tmp"
+                try:
+                    with open(tmp, "w") as fh:
+                        fh.write(f"# Generated by skdeep ({label}); safe to delete.\n")
+                        fh.write(source)
+                    os.replace(tmp, filename)
+                except OSError:
+                    filename = None
+        module = pytypes.ModuleType(f"skdeep_block_{key}")
+        module.__dict__.update(namespace)
+        if filename is not None:
+            module.__file__ = filename
+            with open(filename) as fh:
+                code = compile(fh.read(), filename, "exec")
+        else:
+            code = compile(source, f"<skdeep {label} block>", "exec")
+        sys.modules.setdefault(module.__name__, module)
+        exec(code, module.__dict__)
+        block = numba.njit(signature, **jit_options(cache=filename is not None))(
+            module.block
+        )
+        _blocks[key] = block
+        return block

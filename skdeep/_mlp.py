@@ -1,0 +1,816 @@
+"""Drop-in ``MLPClassifier`` and ``MLPRegressor``.
+
+Same parameters, defaults, attributes and methods as
+``sklearn.neural_network``; the math runs in compiled kernels and the
+activation, solver, initializer and regularizer come from plugins.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    _fit_context,
+    is_classifier,
+)
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    type_of_target,
+    unique_labels,
+)
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    check_random_state,
+    column_or_1d,
+    validate_data,
+)
+
+from . import _training
+from ._network import CompiledNetwork
+from ._spec import Activation, Initializer, Optimizer, Regularizer, resolve
+
+_LINKED_PARAMS = ("momentum", "nesterovs_momentum", "beta_1", "beta_2", "epsilon")
+
+
+class BaseMultilayerPerceptron(BaseEstimator):
+    """Shared implementation; use :class:`MLPClassifier` or
+    :class:`MLPRegressor`."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "activation": [str, Activation, tuple, list],
+        "solver": [str, Optimizer],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "initializer": [str, Initializer],
+        "regularizer": [str, Regularizer],
+    }
+
+    # -- plugin resolution -------------------------------------------------
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if not hasattr(sizes, "__iter__"):
+            sizes = [sizes]
+        sizes = list(sizes)
+        if np.any(np.array(sizes) <= 0):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        return [int(s) for s in sizes]
+
+    def _resolve_activations(self, n_hidden):
+        value = self.activation
+        if isinstance(value, (tuple, list)):
+            if len(value) != n_hidden:
+                raise ValueError(
+                    f"activation has {len(value)} entries but there are "
+                    f"{n_hidden} hidden layers; give one activation per "
+                    "hidden layer or a single one for all."
+                )
+            per_layer = list(value)
+        else:
+            per_layer = [value] * n_hidden
+        resolved = [resolve("activation", v, param_name="activation")
+                    for v in per_layer]
+        if not per_layer:  # no hidden layer: still validate the name
+            resolve("activation", value if not isinstance(value, (tuple, list))
+                    else "identity", param_name="activation")
+        return resolved
+
+    def _resolve_solver(self):
+        linked = {k: getattr(self, k) for k in _LINKED_PARAMS}
+        linked["nesterovs_momentum"] = float(bool(self.nesterovs_momentum))
+        return resolve("optimizer", self.solver, linked=linked, param_name="solver")
+
+    def _activation_names(self, n_hidden):
+        value = self.activation
+        per_layer = list(value) if isinstance(value, (tuple, list)) else [value] * n_hidden
+        names = [v if isinstance(v, str) else v.name for v in per_layer]
+        if not names:
+            names = [value if isinstance(value, str) else getattr(value, "name", "")]
+        return names
+
+    # -- fitting -----------------------------------------------------------
+    def _initialize(self, y, layer_units, dtype, n_hidden):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+        if not is_classifier(self):
+            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
+        elif self._label_binarizer.y_type_ == "multiclass":
+            self.out_activation_ = "softmax"
+        else:
+            self.out_activation_ = "logistic"
+
+        init_plugin, init_hp = resolve(
+            "initializer", self.initializer, param_name="initializer"
+        )
+        names = self._activation_names(n_hidden)
+        self.coefs_, self.intercepts_ = [], []
+        for i in range(self.n_layers_ - 1):
+            fan_in, fan_out = layer_units[i], layer_units[i + 1]
+            act = names[min(i, len(names) - 1)]
+            coef, intercept = init_plugin.init(
+                self._random_state, fan_in, fan_out, act, **init_hp
+            )
+            coef = np.asarray(coef, dtype=dtype)
+            intercept = np.asarray(intercept, dtype=dtype)
+            if coef.shape != (fan_in, fan_out) or intercept.shape != (fan_out,):
+                raise ValueError(
+                    f"Initializer {init_plugin.name!r} returned shapes "
+                    f"{coef.shape} and {intercept.shape}; expected "
+                    f"{(fan_in, fan_out)} and {(fan_out,)}."
+                )
+            self.coefs_.append(coef)
+            self.intercepts_.append(intercept)
+        self._best_coefs = [c.copy() for c in self.coefs_]
+        self._best_intercepts = [i.copy() for i in self.intercepts_]
+        self._optimizer_state = None
+
+    def _init_history(self, stochastic):
+        if stochastic:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        # Everything below may fail; restore the previous state if it does
+        # so a failed fit never leaves a half-updated model behind.
+        backup = dict(self.__dict__)
+        try:
+            return self._fit_unsafe(X, y, sample_weight, incremental)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(backup)
+            raise
+
+    def _fit_unsafe(self, X, y, sample_weight, incremental):
+        hidden = self._hidden_sizes()
+        activations = self._resolve_activations(len(hidden))
+        optimizer = self._resolve_solver()
+        regularizer = resolve("regularizer", self.regularizer,
+                              param_name="regularizer")
+        resolve("initializer", self.initializer, param_name="initializer")
+        if incremental and optimizer[0].full_batch:
+            raise AttributeError(
+                f"partial_fit is only available for stochastic optimizers. "
+                f"{optimizer[0].name} is not stochastic."
+            )
+
+        first_pass = not hasattr(self, "coefs_") or (
+            not self.warm_start and not incremental
+        )
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sp.issparse(X):
+            X = X.toarray()
+        X = np.ascontiguousarray(X)
+        dtype = X.dtype
+        unweighted = sample_weight is None
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
+        if y.ndim == 1:
+            y_raw = y
+            Y = y.reshape((-1, 1))
+        else:
+            y_raw = y
+            Y = y
+        Y = np.ascontiguousarray(Y, dtype=dtype)
+        if is_classifier(self):
+            y_raw = self._label_binarizer.inverse_transform(y)
+        self._check_targets(Y)
+
+        n_features = X.shape[1]
+        self.n_outputs_ = Y.shape[1]
+        layer_units = [n_features] + hidden + [self.n_outputs_]
+        self._random_state = check_random_state(self.random_state)
+        if not first_pass:
+            expected = [c.shape[0] for c in self.coefs_] + [self.coefs_[-1].shape[1]]
+            if expected != layer_units:
+                raise ValueError(
+                    f"warm_start/partial_fit needs the same layer sizes as the "
+                    f"fitted model {expected}, got {layer_units}."
+                )
+        stochastic = not optimizer[0].full_batch
+        if first_pass:
+            self._initialize(Y, layer_units, dtype, len(hidden))
+            self._init_history(stochastic)
+        elif stochastic and getattr(self, "loss_curve_", None) is None:
+            self._init_history(stochastic)
+
+        net = CompiledNetwork(layer_units, activations, self.out_activation_, dtype)
+        theta = net.layout.pack(self.coefs_, self.intercepts_, dtype)
+        reg = _training.regularizer(regularizer, dtype)
+        self._unweighted = unweighted
+        if stochastic:
+            _training.fit_stochastic(self, net, theta, X, Y, sample_weight, y_raw,
+                                     optimizer, reg, incremental)
+        else:
+            _training.fit_lbfgs(self, net, theta, X, Y, sample_weight, reg)
+        del self._unweighted
+        if not np.isfinite(theta).all():
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may"
+                " contain large values and need to be preprocessed."
+            )
+        self.coefs_, self.intercepts_ = net.layout.unpack(theta)
+        return self
+
+    def _check_targets(self, Y):
+        pass
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data. float32 input trains in float32.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values (class labels in classification, real numbers
+            in regression).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        plugin, _ = self._resolve_solver()
+        if plugin.full_batch:
+            raise AttributeError(
+                "partial_fit is only available for stochastic"
+                " optimizers. %s is not stochastic." % plugin.name
+            )
+        return True
+
+    # -- prediction --------------------------------------------------------
+    def _forward_pass_fast(self, X, check_input=True):
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"],
+                              dtype=(np.float64, np.float32), reset=False)
+        if sp.issparse(X):
+            X = X.toarray()
+        dtype = self.coefs_[0].dtype
+        X = np.ascontiguousarray(X, dtype=dtype)
+        hidden = [c.shape[1] for c in self.coefs_[:-1]]
+        layer_units = [self.coefs_[0].shape[0]] + hidden + [self.coefs_[-1].shape[1]]
+        net = CompiledNetwork(layer_units, self._resolve_activations(len(hidden)),
+                              self.out_activation_, dtype)
+        theta = net.layout.pack(self.coefs_, self.intercepts_, dtype)
+        return net.predict(theta, X)
+
+    def _score_with_function(self, X, y, sample_weight, score_function):
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return score_function(y, y_pred, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+_EXTRA_PARAMS_DOC = """
+    initializer : str or skdeep.Initializer, default="sklearn"
+        Weight initialization plugin. "sklearn" reproduces sklearn's scheme
+        and random draws; also "glorot_uniform", "glorot_normal",
+        "he_uniform", "he_normal", "lecun_uniform", "lecun_normal" or any
+        installed plugin.
+
+    regularizer : str or skdeep.Regularizer, default="l2"
+        Weight penalty scaled by ``alpha``: "l2" (sklearn's), "l1",
+        "l1_l2" or any installed plugin.
+"""
+
+_COMMON_PARAMS_DOC = """
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        The ith element represents the number of neurons in the ith hidden
+        layer.
+
+    activation : str, skdeep.Activation or sequence of them, default="relu"
+        Activation of the hidden layers: a registered name ("identity",
+        "logistic", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu",
+        "swish", "silu", "mish", "softplus", or from a plugin), an
+        :class:`skdeep.Activation` with hyperparameters, or one entry per
+        hidden layer.
+
+    solver : str or skdeep.Optimizer, default="adam"
+        "lbfgs", "sgd", "adam" as in sklearn, any other registered optimizer
+        ("adamw", "adamax", "nadam", "adagrad", "rmsprop", ...), or an
+        :class:`skdeep.Optimizer` whose hyperparameters can be searched
+        (``solver__rho``). By name, "sgd" takes ``momentum`` and
+        ``nesterovs_momentum`` and the Adam family ``beta_1``, ``beta_2``,
+        ``epsilon`` from this estimator, as sklearn's solvers do.
+
+    alpha : float, default=0.0001
+        Strength of the weight penalty (L2 by default).
+
+    batch_size : int or "auto", default="auto"
+        Minibatch size; "auto" is ``min(200, n_samples)``.
+
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        Learning-rate schedule, as in sklearn. Applies to every stochastic
+        optimizer except "adam", which ignores it as sklearn's does.
+
+    learning_rate_init : float, default=0.001
+        Initial learning rate of stochastic solvers.
+
+    power_t : float, default=0.5
+        Exponent of the "invscaling" schedule.
+
+    max_iter : int, default=200
+        Maximum number of epochs (stochastic solvers) or iterations (lbfgs).
+
+    shuffle : bool, default=True
+        Whether to shuffle samples in each epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialization, shuffling and the validation split.
+
+    tol : float, default=1e-4
+        Tolerance for the optimization.
+
+    verbose : bool, default=False
+        Whether to print progress messages.
+
+    warm_start : bool, default=False
+        Reuse the previous solution as initialization.
+
+    momentum : float, default=0.9
+        Momentum of "sgd".
+
+    nesterovs_momentum : bool, default=True
+        Whether "sgd" uses Nesterov's momentum.
+
+    early_stopping : bool, default=False
+        Stop when the validation score stops improving, on
+        ``validation_fraction`` of the training data.
+
+    validation_fraction : float, default=0.1
+        Fraction of training data held out for early stopping.
+
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Moment decay rates of the Adam family.
+
+    epsilon : float, default=1e-8
+        Numerical stability term of the adaptive optimizers.
+
+    n_iter_no_change : int, default=10
+        Epochs without ``tol`` improvement before stopping.
+
+    max_fun : int, default=15000
+        Maximum number of loss evaluations of "lbfgs".
+"""
+
+_ATTRIBUTES_DOC = """
+    Attributes
+    ----------
+    loss_ : float
+        The current loss computed with the loss function.
+    best_loss_ : float or None
+        Minimum training loss reached (stochastic solvers).
+    loss_curve_ : list of float
+        Training loss at the end of each epoch (stochastic solvers).
+    validation_scores_ : list of float or None
+        Validation score of each epoch when ``early_stopping``.
+    best_validation_score_ : float or None
+        Best validation score when ``early_stopping``.
+    t_ : int
+        Number of training samples seen by the solver.
+    coefs_ : list of ndarray
+        Weight matrix of each layer, shape ``(fan_in, fan_out)``.
+    intercepts_ : list of ndarray
+        Bias vector of each layer.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Feature names seen during fit, when X had string column names.
+    n_iter_ : int
+        Number of epochs (or lbfgs iterations) run.
+    n_layers_ : int
+        Number of layers.
+    n_outputs_ : int
+        Number of outputs.
+    out_activation_ : str
+        Name of the output activation.
+"""
+
+
+class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
+    __doc__ = (
+        """Multi-layer perceptron classifier on compiled kernels.
+
+    A drop-in replacement for :class:`sklearn.neural_network.MLPClassifier`
+    with the same parameters, defaults and attributes, plus pluggable
+    activations, optimizers, initializers and regularizers. Binary and
+    multilabel targets use logistic outputs, multiclass a softmax; the loss
+    is the log-loss.
+
+    Parameters
+    ----------"""
+        + _COMMON_PARAMS_DOC
+        + _EXTRA_PARAMS_DOC
+        + """
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray
+        Class labels."""
+        + _ATTRIBUTES_DOC.split("----------", 1)[1]
+        + """
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skdeep import MLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = MLPClassifier(solver="lbfgs", random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.9
+    True
+    """
+    )
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        initializer="sklearn",
+        regularizer="l2",
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.initializer = initializer
+        self.regularizer = regularizer
+
+    @property
+    def loss(self):
+        """The loss: always ``"log_loss"`` for the classifier."""
+        return "log_loss"
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+            dtype=(np.float64, np.float32), reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same "
+                        "classes as in the previous call to fit. Previously "
+                        f"got {self.classes_}, `y` has {classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    "`y` has classes not in `self.classes_`. "
+                    f"`self.classes_` has {self.classes_}. 'y' has {classes}."
+                )
+        y = self._label_binarizer.transform(y).astype(bool)
+        return X, y
+
+    def predict(self, X):
+        """Predict using the multi-layer perceptron classifier.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The predicted classes.
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, accuracy_score)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the model with a single epoch over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            The target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+        classes : array of shape (n_classes,), default=None
+            Classes across all calls to partial_fit; required on the first
+            call (except for multilabel targets).
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict_log_proba(self, X):
+        """Return the log of probability estimates.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        log_y_prob : ndarray of shape (n_samples, n_classes)
+            ``log(predict_proba(X))``.
+        """
+        y_prob = self.predict_proba(X)
+        with np.errstate(divide="ignore"):
+            return np.log(y_prob, out=y_prob)
+
+    def predict_proba(self, X):
+        """Probability estimates.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y_prob : ndarray of shape (n_samples, n_classes)
+            Probability of each class, in the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        y_pred = self._forward_pass_fast(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        if y_pred.ndim == 1:
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
+    __doc__ = (
+        """Multi-layer perceptron regressor on compiled kernels.
+
+    A drop-in replacement for :class:`sklearn.neural_network.MLPRegressor`
+    with the same parameters, defaults and attributes, plus pluggable
+    activations, optimizers, initializers and regularizers.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "poisson"}, default="squared_error"
+        Half squared error with an identity output, or half Poisson
+        deviance with an exponential output (targets must be >= 0)."""
+        + _COMMON_PARAMS_DOC
+        + _EXTRA_PARAMS_DOC
+        + _ATTRIBUTES_DOC
+        + """
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from skdeep import MLPRegressor
+    >>> X, y = make_regression(n_samples=200, random_state=0)
+    >>> reg = MLPRegressor(solver="lbfgs", random_state=0).fit(X, y)
+    >>> reg.score(X, y) > 0.9
+    True
+    """
+    )
+
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        initializer="sklearn",
+        regularizer="l2",
+    ):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.initializer = initializer
+        self.regularizer = regularizer
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+            y_numeric=True, dtype=(np.float64, np.float32), reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    def _check_targets(self, Y):
+        if self.loss == "poisson" and (Y < 0).any():
+            raise ValueError(
+                "loss='poisson' requires non-negative target values; y has "
+                f"a minimum of {Y.min()}."
+            )
+
+    def predict(self, X):
+        """Predict using the multi-layer perceptron model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predicted values.
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if y_pred.shape[1] == 1:
+            return y_pred.ravel()
+        return y_pred
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, r2_score)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with a single epoch over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)

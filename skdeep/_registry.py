@@ -1,0 +1,228 @@
+"""The plugin registry: the only place that knows where plugins come from.
+
+Built-in plugins and third-party packages arrive through the same pluggy
+hooks. Entry points in the ``skdeep`` group are loaded lazily, on the first
+lookup, one at a time, so a broken package only produces a warning naming
+it. Setting ``SKDEEP_DISABLE_PLUGIN_AUTOLOAD`` to a non-empty value turns
+entry-point loading off.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+
+import pluggy
+
+from . import hookspecs
+from .plugin_types import (
+    ActivationPlugin,
+    InitializerPlugin,
+    OptimizerPlugin,
+    RegularizerPlugin,
+)
+
+ENTRY_POINT_GROUP = "skdeep"
+DISABLE_AUTOLOAD_ENV = "SKDEEP_DISABLE_PLUGIN_AUTOLOAD"
+
+KINDS = {
+    "activation": ("skdeep_activations", ActivationPlugin),
+    "optimizer": ("skdeep_optimizers", OptimizerPlugin),
+    "initializer": ("skdeep_initializers", InitializerPlugin),
+    "regularizer": ("skdeep_regularizers", RegularizerPlugin),
+}
+
+_BUILTIN_MODULES = (
+    "skdeep.builtins.activations",
+    "skdeep.builtins.optimizers",
+    "skdeep.builtins.initializers",
+    "skdeep.builtins.regularizers",
+)
+
+
+class PluginConflictError(ValueError):
+    """Two plugins registered the same name for the same kind."""
+
+
+class PluginWarning(UserWarning):
+    """A plugin could not be loaded or returned something invalid."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered plugin record and where it came from."""
+
+    kind: str
+    record: object
+    source: str
+
+
+class Registry:
+    """Plugin manager plus the resolved tables of records by kind."""
+
+    def __init__(self, autoload=None):
+        self._lock = threading.RLock()
+        self._pm = pluggy.PluginManager("skdeep")
+        self._pm.add_hookspecs(hookspecs)
+        self._sources = {}
+        self._autoload = autoload
+        self._loaded = False
+        self._tables = None
+
+    # -- loading -----------------------------------------------------------
+    def _ensure_loaded(self):
+        if self._loaded:
+            return
+        with self._lock:
+            if self._loaded:
+                return
+            import importlib
+
+            for modname in _BUILTIN_MODULES:
+                module = importlib.import_module(modname)
+                self._register(module, modname, "skdeep (built-in)")
+            autoload = self._autoload
+            if autoload is None:
+                autoload = not os.environ.get(DISABLE_AUTOLOAD_ENV)
+            if autoload:
+                self._load_entry_points()
+            self._loaded = True
+
+    def _load_entry_points(self):
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = getattr(ep, "dist", None)
+            where = f"entry point {ep.name!r} ({ep.value})"
+            if dist is not None:
+                where += f" from {dist.metadata['Name']} {dist.version}"
+            if self._pm.has_plugin(ep.name):
+                continue
+            try:
+                plugin = ep.load()
+                self._register(plugin, ep.name, where)
+            except Exception as exc:  # a broken plugin must not break skdeep
+                warnings.warn(
+                    f"skdeep could not load plugin {where}: "
+                    f"{type(exc).__name__}: {exc}",
+                    PluginWarning,
+                    stacklevel=3,
+                )
+
+    def _register(self, plugin, name, source):
+        self._pm.register(plugin, name=name)
+        self._sources[name] = source
+        self._tables = None
+
+    def register(self, plugin, name=None):
+        """Register a plugin object (module or instance) at runtime.
+
+        Parameters
+        ----------
+        plugin : module or object
+            Holds functions decorated with :data:`skdeep.hookimpl`.
+        name : str, optional
+            Name of the plugin; defaults to the module or class name.
+
+        Returns
+        -------
+        name : str
+            The name under which the plugin was registered.
+        """
+        self._ensure_loaded()
+        with self._lock:
+            if name is None:
+                name = getattr(plugin, "__name__", type(plugin).__name__)
+            self._register(plugin, name, "registered at runtime")
+            try:
+                self._build_tables()
+            except Exception:
+                self.unregister(name)
+                raise
+        return name
+
+    def unregister(self, name):
+        """Remove a plugin registered under ``name``."""
+        with self._lock:
+            self._pm.unregister(name=name)
+            self._sources.pop(name, None)
+            self._tables = None
+
+    # -- lookup ------------------------------------------------------------
+    def _build_tables(self):
+        tables = {kind: {} for kind in KINDS}
+        for kind, (hook_name, record_type) in KINDS.items():
+            hook = getattr(self._pm.hook, hook_name)
+            for impl in hook.get_hookimpls():
+                plugin_name = self._pm.get_name(impl.plugin)
+                source = f"{plugin_name}: {self._sources.get(plugin_name, '?')}"
+                try:
+                    records = list(impl.function() or [])
+                except Exception as exc:
+                    warnings.warn(
+                        f"skdeep plugin {source} failed in {hook_name}: "
+                        f"{type(exc).__name__}: {exc}",
+                        PluginWarning,
+                        stacklevel=3,
+                    )
+                    continue
+                for record in records:
+                    if not isinstance(record, record_type):
+                        warnings.warn(
+                            f"skdeep plugin {source} returned {record!r} from "
+                            f"{hook_name}; expected {record_type.__name__}. "
+                            "Ignored.",
+                            PluginWarning,
+                            stacklevel=3,
+                        )
+                        continue
+                    previous = tables[kind].get(record.name)
+                    if previous is not None:
+                        raise PluginConflictError(
+                            f"Two plugins register the {kind} {record.name!r}: "
+                            f"{previous.source} and {source}. Uninstall or "
+                            "disable one of them."
+                        )
+                    tables[kind][record.name] = Entry(kind, record, source)
+        self._tables = tables
+        return tables
+
+    def tables(self):
+        """Return ``{kind: {name: Entry}}`` for every registered plugin."""
+        self._ensure_loaded()
+        with self._lock:
+            if self._tables is None:
+                self._build_tables()
+            return self._tables
+
+    def get(self, kind, name):
+        """Return the record of ``kind`` named ``name``.
+
+        Raises
+        ------
+        ValueError
+            If no such plugin exists; the message lists the available names.
+        """
+        table = self.tables()[kind]
+        try:
+            return table[name].record
+        except (KeyError, TypeError):
+            available = ", ".join(sorted(table))
+            raise ValueError(
+                f"Unknown {kind} {name!r}. Available {kind}s: {available}. "
+                "Install a plugin package to add more (see "
+                "`python -m skdeep plugins`)."
+            ) from None
+
+    def names(self, kind):
+        """Return the sorted names registered for ``kind``."""
+        return sorted(self.tables()[kind])
+
+
+_REGISTRY = Registry()
+
+
+def get_registry():
+    """Return the process-wide :class:`Registry`."""
+    return _REGISTRY

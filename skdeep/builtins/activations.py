@@ -1,0 +1,166 @@
+"""Built-in hidden-layer activations.
+
+Each function uses only arithmetic, comparisons and :mod:`math`, so the same
+definition compiles for the CPU and for CUDA devices. Helpers are inlined by
+hand for the same reason.
+"""
+
+import math
+
+from ..hookspecs import hookimpl
+from ..plugin_types import ActivationPlugin
+
+_SELU_ALPHA = 1.6732632423543772
+_SELU_SCALE = 1.0507009873554805
+_INV_SQRT2 = 0.7071067811865476
+_INV_SQRT_2PI = 0.3989422804014327
+
+
+def identity(x):
+    return x
+
+
+def identity_derivative(x, y):
+    return 1.0
+
+
+def logistic(x):
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def logistic_derivative(x, y):
+    return y * (1.0 - y)
+
+
+def tanh(x):
+    return math.tanh(x)
+
+
+def tanh_derivative(x, y):
+    return 1.0 - y * y
+
+
+def relu(x):
+    return x if x > 0 else 0.0
+
+
+def relu_derivative(x, y):
+    return 1.0 if x > 0 else 0.0
+
+
+def leaky_relu(x, alpha):
+    return x if x > 0 else alpha * x
+
+
+def leaky_relu_derivative(x, y, alpha):
+    return 1.0 if x > 0 else alpha
+
+
+def elu(x, alpha):
+    return x if x > 0 else alpha * math.expm1(x)
+
+
+def elu_derivative(x, y, alpha):
+    return 1.0 if x > 0 else y + alpha
+
+
+def selu(x):
+    return _SELU_SCALE * (x if x > 0 else _SELU_ALPHA * math.expm1(x))
+
+
+def selu_derivative(x, y):
+    return _SELU_SCALE if x > 0 else y + _SELU_SCALE * _SELU_ALPHA
+
+
+def gelu(x):
+    return 0.5 * x * (1.0 + math.erf(x * _INV_SQRT2))
+
+
+def gelu_derivative(x, y):
+    return 0.5 * (1.0 + math.erf(x * _INV_SQRT2)) + x * _INV_SQRT_2PI * math.exp(
+        -0.5 * x * x
+    )
+
+
+def swish(x, beta):
+    z = beta * x
+    if z >= 0:
+        s = 1.0 / (1.0 + math.exp(-z))
+    else:
+        e = math.exp(z)
+        s = e / (1.0 + e)
+    return x * s
+
+
+def swish_derivative(x, y, beta):
+    z = beta * x
+    if z >= 0:
+        s = 1.0 / (1.0 + math.exp(-z))
+    else:
+        e = math.exp(z)
+        s = e / (1.0 + e)
+    return s + z * s * (1.0 - s)
+
+
+def mish(x):
+    softplus = max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+    return x * math.tanh(softplus)
+
+
+def mish_derivative(x, y):
+    softplus = max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+    t = math.tanh(softplus)
+    if x >= 0:
+        s = 1.0 / (1.0 + math.exp(-x))
+    else:
+        e = math.exp(x)
+        s = e / (1.0 + e)
+    return t + x * (1.0 - t * t) * s
+
+
+def softplus(x):
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def softplus_derivative(x, y):
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@hookimpl
+def skdeep_activations():
+    return [
+        ActivationPlugin("identity", identity, identity_derivative,
+                         description="f(x) = x"),
+        ActivationPlugin("logistic", logistic, logistic_derivative,
+                         description="logistic sigmoid 1 / (1 + exp(-x))"),
+        ActivationPlugin("tanh", tanh, tanh_derivative,
+                         description="hyperbolic tangent"),
+        ActivationPlugin("relu", relu, relu_derivative, init_gain="he",
+                         description="rectified linear unit max(x, 0)"),
+        ActivationPlugin("leaky_relu", leaky_relu, leaky_relu_derivative,
+                         {"alpha": 0.01}, init_gain="he",
+                         description="x if x > 0 else alpha * x"),
+        ActivationPlugin("elu", elu, elu_derivative, {"alpha": 1.0},
+                         init_gain="he",
+                         description="x if x > 0 else alpha * (exp(x) - 1)"),
+        ActivationPlugin("selu", selu, selu_derivative, init_gain="lecun",
+                         description="scaled ELU (self-normalizing)"),
+        ActivationPlugin("gelu", gelu, gelu_derivative, init_gain="he",
+                         description="Gaussian error linear unit x * Phi(x)"),
+        ActivationPlugin("swish", swish, swish_derivative, {"beta": 1.0},
+                         init_gain="he",
+                         description="x * sigmoid(beta * x)"),
+        ActivationPlugin("silu", swish, swish_derivative, {"beta": 1.0},
+                         init_gain="he",
+                         description="alias of swish"),
+        ActivationPlugin("mish", mish, mish_derivative, init_gain="he",
+                         description="x * tanh(softplus(x))"),
+        ActivationPlugin("softplus", softplus, softplus_derivative,
+                         description="log(1 + exp(x))"),
+    ]

@@ -1,0 +1,212 @@
+"""Records that plugins return from the ``skdeep_*`` hooks.
+
+A plugin author writes plain Python scalar functions (using only arithmetic,
+comparisons and the :mod:`math` module) and wraps them in one of these
+records. skdeep compiles the functions for the CPU with Numba and, later, for
+the GPU with ``numba.cuda``; the author never writes a loop or a kernel.
+
+Hyperparameters are declared by name with a default value. They reach the
+scalar functions as trailing positional arguments, in declaration order, and
+are runtime values: changing them never triggers a recompilation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+__all__ = [
+    "ActivationPlugin",
+    "InitializerPlugin",
+    "OptimizerPlugin",
+    "RegularizerPlugin",
+]
+
+
+def _check_name(kind, name):
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(
+            f"{kind} plugin name must be a Python identifier, got {name!r}."
+        )
+
+
+def _check_hyperparameters(kind, name, hyperparameters):
+    for key, value in hyperparameters.items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise ValueError(
+                f"{kind} {name!r}: hyperparameter names must be identifiers, "
+                f"got {key!r}."
+            )
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ValueError(
+                f"{kind} {name!r}: hyperparameter {key!r} must default to a "
+                f"number, got {value!r}."
+            )
+
+
+@dataclass(frozen=True)
+class ActivationPlugin:
+    """A hidden-layer activation function.
+
+    Parameters
+    ----------
+    name : str
+        Name users pass as ``activation=``.
+    value : callable
+        ``value(x, *hyperparameters) -> float``: the activation of one
+        pre-activation value ``x``.
+    derivative : callable
+        ``derivative(x, y, *hyperparameters) -> float``: the derivative
+        d value / d x at ``x``, where ``y == value(x, ...)`` is given too so
+        that functions like the logistic can reuse it.
+    hyperparameters : mapping of str to float, default={}
+        Names and default values of the hyperparameters, in the order the
+        scalar functions receive them.
+    init_gain : {"glorot", "he", "lecun"}, default="glorot"
+        Which family of initial-weight scale suits this activation; used by
+        ``initializer="auto"``.
+    description : str, default=""
+        One line shown by ``python -m skdeep plugins``.
+    """
+
+    name: str
+    value: Callable
+    derivative: Callable
+    hyperparameters: Mapping[str, float] = field(default_factory=dict)
+    init_gain: str = "glorot"
+    description: str = ""
+
+    def __post_init__(self):
+        _check_name("Activation", self.name)
+        _check_hyperparameters("Activation", self.name, self.hyperparameters)
+        if self.init_gain not in ("glorot", "he", "lecun"):
+            raise ValueError(
+                f"Activation {self.name!r}: init_gain must be 'glorot', 'he' "
+                f"or 'lecun', got {self.init_gain!r}."
+            )
+
+
+@dataclass(frozen=True)
+class OptimizerPlugin:
+    """A first-order optimizer defined by its per-parameter update.
+
+    Parameters
+    ----------
+    name : str
+        Name users pass as ``solver=``.
+    update : callable or None
+        ``update(param, grad, s0, ..., lr, t, *hyperparameters) -> tuple``
+        where ``s0, ...`` are the ``n_state`` per-parameter state values
+        (zero at the start), ``lr`` the current learning rate and ``t`` the
+        1-based step count. Returns ``(new_param, new_s0, ...)``. ``None``
+        only for full-batch optimizers that skdeep drives itself (L-BFGS).
+    n_state : int, default=0
+        Number of state values kept per parameter (momentum buffers...).
+    hyperparameters : mapping of str to float, default={}
+        Names and default values, in the order ``update`` receives them.
+    estimator_params : tuple of str, default=()
+        Hyperparameters that take the value of the estimator parameter of the
+        same name (``momentum``, ``beta_1``, ``beta_2``, ``epsilon``...) when
+        the optimizer is selected by name, as sklearn's solvers do.
+    follows_schedule : bool, default=True
+        Whether the estimator's ``learning_rate`` schedule applies. sklearn's
+        Adam ignores it, so the built-in ``adam`` sets this to False.
+    full_batch : bool, default=False
+        True for optimizers that need the full-data loss and gradient
+        (L-BFGS) rather than minibatch steps.
+    description : str, default=""
+        One line shown by ``python -m skdeep plugins``.
+    """
+
+    name: str
+    update: Callable | None
+    n_state: int = 0
+    hyperparameters: Mapping[str, float] = field(default_factory=dict)
+    estimator_params: tuple = ()
+    follows_schedule: bool = True
+    full_batch: bool = False
+    description: str = ""
+
+    def __post_init__(self):
+        _check_name("Optimizer", self.name)
+        _check_hyperparameters("Optimizer", self.name, self.hyperparameters)
+        if not 0 <= self.n_state <= 4:
+            raise ValueError(
+                f"Optimizer {self.name!r}: n_state must be between 0 and 4, "
+                f"got {self.n_state}."
+            )
+        unknown = set(self.estimator_params) - set(self.hyperparameters)
+        if unknown:
+            raise ValueError(
+                f"Optimizer {self.name!r}: estimator_params {sorted(unknown)} "
+                "are not among its hyperparameters."
+            )
+        if self.update is None and not self.full_batch:
+            raise ValueError(
+                f"Optimizer {self.name!r}: an update function is required "
+                "unless full_batch=True."
+            )
+
+
+@dataclass(frozen=True)
+class RegularizerPlugin:
+    """A weight penalty, scaled by the estimator's ``alpha``.
+
+    The training loss gains ``alpha * sum(penalty(w)) / n`` over all
+    connection weights (not the intercepts), with ``n`` the (weighted)
+    number of samples in the batch, exactly as sklearn's L2 term.
+
+    Parameters
+    ----------
+    name : str
+        Name users pass as ``regularizer=``.
+    penalty : callable
+        ``penalty(w, *hyperparameters) -> float`` for one weight.
+    gradient : callable
+        ``gradient(w, *hyperparameters) -> float``: d penalty / d w.
+    hyperparameters : mapping of str to float, default={}
+        Names and default values, in the order the functions receive them.
+    description : str, default=""
+        One line shown by ``python -m skdeep plugins``.
+    """
+
+    name: str
+    penalty: Callable
+    gradient: Callable
+    hyperparameters: Mapping[str, float] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self):
+        _check_name("Regularizer", self.name)
+        _check_hyperparameters("Regularizer", self.name, self.hyperparameters)
+
+
+@dataclass(frozen=True)
+class InitializerPlugin:
+    """A weight initialization scheme.
+
+    Parameters
+    ----------
+    name : str
+        Name users pass as ``initializer=``.
+    init : callable
+        ``init(rng, fan_in, fan_out, activation, **hyperparameters)`` returns
+        ``(coef, intercept)`` float64 arrays of shapes ``(fan_in, fan_out)``
+        and ``(fan_out,)``. ``rng`` is a :class:`numpy.random.RandomState`
+        and ``activation`` the name of the activation that follows the layer
+        (the output activation for the last layer). Runs once per fit, in
+        NumPy, so it is not compiled.
+    hyperparameters : mapping of str to float, default={}
+        Names and default values, passed as keyword arguments.
+    description : str, default=""
+        One line shown by ``python -m skdeep plugins``.
+    """
+
+    name: str
+    init: Callable
+    hyperparameters: Mapping[str, float] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self):
+        _check_name("Initializer", self.name)
+        _check_hyperparameters("Initializer", self.name, self.hyperparameters)
