@@ -308,6 +308,9 @@ def _signatures(dtype):
     T = types.float32 if np.dtype(dtype) == np.float32 else types.float64
     f64, i64 = types.float64, types.int64
     A1, A2 = T[::1], T[:, ::1]
+    # Training data may be read-only (memory maps); mutable arrays convert.
+    R1 = types.Array(T, 1, "C", readonly=True)
+    R2 = types.Array(T, 2, "C", readonly=True)
     I1 = i64[::1]
     H1, H2 = f64[::1], f64[:, ::1]
     act_fwd = types.FunctionType(types.void(i64, A2, A2, H2))
@@ -319,16 +322,16 @@ def _signatures(dtype):
         "act_bwd": act_bwd.signature,
         "opt": opt.signature,
         "reg": reg.signature,
-        "train_epoch": f64(A1, A2, A2, A1, I1, i64, types.boolean, i64,
+        "train_epoch": f64(A1, R2, R2, R1, I1, i64, types.boolean, i64,
                            I1, I1, I1, I1, i64,
                            act_fwd, act_bwd, H2, i64, f64,
                            opt, A2, H1, H1, i64,
                            reg, H1, f64,
                            A1, A1, A1, A1, A1, A1, A1, A1),
-        "loss_grad": f64(A1, A2, A2, A1, i64, I1, I1, I1, I1, i64,
+        "loss_grad": f64(A1, R2, R2, R1, i64, I1, I1, I1, I1, i64,
                          act_fwd, act_bwd, H2, i64, f64, reg, H1, f64,
                          A1, A1, A1, A1, A1, A1, A1, A1),
-        "predict": A2(A1, A2, i64, I1, I1, I1, I1, act_fwd, H2, i64,
+        "predict": A2(A1, R2, i64, I1, I1, I1, I1, act_fwd, H2, i64,
                       A1, A1, A1, A2),
     }
 
