@@ -66,8 +66,10 @@ def cache_dir():
     return None
 
 
-def _function_fingerprint(fn):
+def _function_fingerprint(fn, _seen=None):
     """A stable digest of what a scalar function computes."""
+    seen = set() if _seen is None else _seen
+    seen.add(fn)
     h = hashlib.sha256()
     h.update(f"{fn.__module__}:{fn.__qualname__}".encode())
     try:
@@ -80,8 +82,8 @@ def _function_fingerprint(fn):
         value = fn.__globals__.get(name)
         if isinstance(value, (int, float, complex, str, bytes)):
             h.update(f"{name}={value!r}".encode())
-        elif isinstance(value, pytypes.FunctionType):
-            h.update(_function_fingerprint(value).encode())
+        elif isinstance(value, pytypes.FunctionType) and value not in seen:
+            h.update(_function_fingerprint(value, seen).encode())
     for cell in fn.__closure__ or ():
         h.update(repr(cell.cell_contents).encode())
     return h.hexdigest()

@@ -1,0 +1,277 @@
+"""Conformance checks for plugin authors.
+
+Like sklearn's ``check_estimator`` for estimators, these functions check a
+plugin record the way skdeep will use it: they compile the plugin's scalar
+math into the same blocks the training kernels call and compare the results
+with the plain-Python definition and with finite differences. Each check
+raises ``AssertionError`` with an explanation on failure.
+
+Examples
+--------
+>>> from skdeep.testing import check_plugin
+>>> check_plugin("activation", "gelu")
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._registry import get_registry
+from .plugin_types import (
+    ActivationPlugin,
+    InitializerPlugin,
+    OptimizerPlugin,
+    RegularizerPlugin,
+)
+
+__all__ = [
+    "check_activation",
+    "check_all_plugins",
+    "check_initializer",
+    "check_optimizer",
+    "check_plugin",
+    "check_regularizer",
+]
+
+# Points where activations are evaluated: around 0, moderate and large.
+ACTIVATION_POINTS = np.array(
+    [-60.0, -30.0, -10.0, -3.0, -1.0, -0.5, -1e-3, 0.0, 1e-3, 0.5, 1.0, 3.0,
+     10.0, 30.0, 60.0]
+)
+
+
+def _fd(fn, x, h):
+    return (fn(x + h) - fn(x - h)) / (2 * h)
+
+
+def check_activation(plugin, hyperparameters=None, rtol=1e-5, atol=1e-7):
+    """Check an activation's compiled value and derivative.
+
+    The compiled forward block must equal the Python ``value``; the compiled
+    derivative must match a central finite difference of ``value`` away from
+    0 (where kinks are allowed) and be finite everywhere, including large
+    magnitudes.
+
+    Parameters
+    ----------
+    plugin : ActivationPlugin
+    hyperparameters : dict, optional
+        Values to check with (default: the declared defaults).
+    rtol, atol : float
+        Tolerances of the finite-difference comparison.
+    """
+    from ._kernels.cpu.blocks import activation_blocks
+
+    assert isinstance(plugin, ActivationPlugin), f"not an ActivationPlugin: {plugin!r}"
+    hp = dict(plugin.hyperparameters)
+    hp.update(hyperparameters or {})
+    args = tuple(float(v) for v in hp.values())
+    x = ACTIVATION_POINTS
+    python_value = np.array([plugin.value(float(v), *args) for v in x])
+    assert np.isfinite(python_value).all(), (
+        f"{plugin.name}: value is not finite at {x[~np.isfinite(python_value)]}"
+    )
+    fwd, bwd = activation_blocks([plugin], np.float64)
+    hp_matrix = np.array([list(args) or [0.0]])
+    Z = x.reshape(1, -1).copy()
+    A = np.empty_like(Z)
+    fwd(0, Z, A, hp_matrix)
+    np.testing.assert_allclose(
+        A[0], python_value, rtol=1e-12, atol=1e-12,
+        err_msg=f"{plugin.name}: compiled value differs from the Python value",
+    )
+    D = np.ones_like(Z)
+    bwd(0, Z, A, D, hp_matrix)
+    assert np.isfinite(D).all(), (
+        f"{plugin.name}: derivative is not finite at {x[~np.isfinite(D[0])]}"
+    )
+
+    def value(v):
+        return plugin.value(v, *args)
+
+    smooth = np.abs(x) > 1e-2
+    numeric = np.array([_fd(value, float(v), 1e-6 * max(1.0, abs(v))) for v in x[smooth]])
+    np.testing.assert_allclose(
+        D[0][smooth], numeric, rtol=rtol, atol=atol,
+        err_msg=f"{plugin.name}: derivative disagrees with finite differences "
+        f"at {x[smooth]}",
+    )
+    for v in (-1e-3, 1e-3):
+        assert abs(bwd_single(bwd, hp_matrix, v, value(v)) - _fd(value, v, 1e-7)) <= 1e-4 * (
+            1 + abs(_fd(value, v, 1e-7))
+        ), f"{plugin.name}: derivative disagrees with finite differences at {v}"
+
+
+def bwd_single(bwd, hp_matrix, x, y):
+    """Run a compiled derivative block on one value (helper)."""
+    D = np.ones((1, 1))
+    bwd(0, np.array([[x]]), np.array([[y]]), D, hp_matrix)
+    return D[0, 0]
+
+
+def _reference_steps(plugin, hp, param, grad_fn, lr, n_steps):
+    """Apply the Python update element by element, for n_steps."""
+    param = param.copy()
+    state = np.zeros((max(plugin.n_state, 1), param.size))
+    args = tuple(hp.values())
+    for t in range(1, n_steps + 1):
+        grad = grad_fn(param)
+        for i in range(param.size):
+            out = plugin.update(param[i], grad[i], *state[:plugin.n_state, i], lr, t, *args)
+            if plugin.n_state == 0:
+                param[i] = out
+            else:
+                param[i] = out[0]
+                state[:plugin.n_state, i] = out[1:]
+    return param
+
+
+def check_optimizer(plugin, hyperparameters=None, reference=None, n_steps=25,
+                    lr=0.01, rtol=1e-10):
+    """Check an optimizer's compiled update.
+
+    The compiled block, run for ``n_steps`` on a quadratic, must reproduce
+    the Python update applied element by element (or ``reference`` when
+    given), stay finite, and lower the quadratic's value.
+
+    Parameters
+    ----------
+    plugin : OptimizerPlugin
+    hyperparameters : dict, optional
+        Values to check with (default: the declared defaults).
+    reference : callable, optional
+        A vectorized NumPy implementation
+        ``reference(param, grad, states, lr, t, **hyperparameters)`` returning
+        ``(new_param, new_states)``, ``states`` being a list of arrays.
+    n_steps : int, default=25
+    lr : float, default=0.01
+    rtol : float, default=1e-10
+    """
+    from ._kernels.cpu.blocks import optimizer_block
+
+    assert isinstance(plugin, OptimizerPlugin), f"not an OptimizerPlugin: {plugin!r}"
+    if plugin.full_batch:
+        return
+    hp = dict(plugin.hyperparameters)
+    hp.update(hyperparameters or {})
+    hp = {k: float(v) for k, v in hp.items()}
+    rng = np.random.RandomState(0)
+    curvature = rng.uniform(0.5, 2.0, 12)
+    start = rng.normal(0, 1, 12)
+
+    def grad_fn(p):
+        return curvature * p
+
+    block = optimizer_block(plugin, np.float64)
+    param = start.copy()
+    state = np.zeros((max(plugin.n_state, 1), param.size))
+    hp_vec = np.array(list(hp.values()) or [0.0])
+    for t in range(1, n_steps + 1):
+        block(param, grad_fn(param), state, hp_vec, lr, t)
+    assert np.isfinite(param).all(), f"{plugin.name}: parameters became non-finite"
+
+    if reference is None:
+        expected = _reference_steps(plugin, hp, start, grad_fn, lr, n_steps)
+    else:
+        expected = start.copy()
+        states = [np.zeros_like(start) for _ in range(plugin.n_state)]
+        for t in range(1, n_steps + 1):
+            expected, states = reference(expected, grad_fn(expected), states, lr, t, **hp)
+    np.testing.assert_allclose(
+        param, expected, rtol=rtol, atol=1e-12,
+        err_msg=f"{plugin.name}: compiled update differs from the reference",
+    )
+
+    def loss(p):
+        return 0.5 * float(np.sum(curvature * p * p))
+
+    assert loss(param) < loss(start), (
+        f"{plugin.name}: {n_steps} steps with lr={lr} did not lower a quadratic "
+        f"({loss(start):.4g} -> {loss(param):.4g})"
+    )
+
+
+def check_regularizer(plugin, hyperparameters=None, rtol=1e-6):
+    """Check a regularizer's compiled penalty and gradient.
+
+    The compiled block must return ``scale * sum(penalty)`` and add
+    ``scale * gradient`` to the gradient buffer, and the gradient must match
+    finite differences of the penalty away from 0.
+    """
+    from ._kernels.cpu.blocks import regularizer_block
+
+    assert isinstance(plugin, RegularizerPlugin), f"not a RegularizerPlugin: {plugin!r}"
+    hp = dict(plugin.hyperparameters)
+    hp.update(hyperparameters or {})
+    args = tuple(float(v) for v in hp.values())
+    w = np.array([-50.0, -2.0, -0.3, -1e-3, 0.0, 1e-3, 0.4, 3.0, 50.0])
+    block = regularizer_block(plugin, np.float64)
+    gw = np.full_like(w, 0.25)
+    scale = 0.7
+    total = block(w, gw, np.array(list(args) or [0.0]), scale)
+    penalties = np.array([plugin.penalty(float(v), *args) for v in w])
+    grads = np.array([plugin.gradient(float(v), *args) for v in w])
+    np.testing.assert_allclose(total, scale * penalties.sum(), rtol=1e-12,
+                               err_msg=f"{plugin.name}: compiled penalty")
+    np.testing.assert_allclose(gw, 0.25 + scale * grads, rtol=1e-12,
+                               err_msg=f"{plugin.name}: compiled gradient")
+    smooth = np.abs(w) > 1e-2
+    numeric = np.array([
+        _fd(lambda v: plugin.penalty(v, *args), float(v), 1e-6 * max(1.0, abs(v)))
+        for v in w[smooth]
+    ])
+    np.testing.assert_allclose(grads[smooth], numeric, rtol=rtol, atol=1e-8,
+                               err_msg=f"{plugin.name}: gradient disagrees with "
+                               "finite differences")
+
+
+def check_initializer(plugin, hyperparameters=None):
+    """Check an initializer's shapes, finiteness and reproducibility."""
+    assert isinstance(plugin, InitializerPlugin), f"not an InitializerPlugin: {plugin!r}"
+    hp = dict(plugin.hyperparameters)
+    hp.update(hyperparameters or {})
+    for fan_in, fan_out in ((1, 1), (7, 3), (64, 100)):
+        draws = []
+        for _ in range(2):
+            coef, intercept = plugin.init(np.random.RandomState(3), fan_in,
+                                          fan_out, "relu", **hp)
+            coef, intercept = np.asarray(coef), np.asarray(intercept)
+            assert coef.shape == (fan_in, fan_out), (
+                f"{plugin.name}: coef shape {coef.shape}, expected {(fan_in, fan_out)}"
+            )
+            assert intercept.shape == (fan_out,), (
+                f"{plugin.name}: intercept shape {intercept.shape}, expected {(fan_out,)}"
+            )
+            assert np.isfinite(coef).all() and np.isfinite(intercept).all()
+            draws.append((coef, intercept))
+        np.testing.assert_array_equal(draws[0][0], draws[1][0],
+                                      err_msg=f"{plugin.name}: not reproducible")
+        if fan_in * fan_out > 1:
+            assert np.std(draws[0][0]) > 0, f"{plugin.name}: weights are constant"
+
+
+_CHECKS = {
+    "activation": check_activation,
+    "optimizer": check_optimizer,
+    "regularizer": check_regularizer,
+    "initializer": check_initializer,
+}
+
+
+def check_plugin(kind, name, **kwargs):
+    """Run the check for the registered plugin ``name`` of ``kind``."""
+    _CHECKS[kind](get_registry().get(kind, name), **kwargs)
+
+
+def check_all_plugins():
+    """Yield ``(kind, name)`` of every registered plugin after checking it.
+
+    Raises the first failure, naming the plugin.
+    """
+    for kind, table in get_registry().tables().items():
+        for name in sorted(table):
+            try:
+                check_plugin(kind, name)
+            except AssertionError as exc:
+                raise AssertionError(f"{kind} {name!r} ({table[name].source}): {exc}") from exc
+            yield kind, name
