@@ -14,7 +14,9 @@ activations ``A`` and deltas ``D``) starts at ``a_off[l]`` and holds up to
 ``out_kind`` selects the output activation and its canonical loss:
 0 identity / half squared error, 1 exp / half Poisson deviance,
 2 logistic / binary log-loss, 3 softmax / categorical log-loss. With these
-pairings the output delta is ``(prediction - target) * sample_weight``.
+pairings the output delta is ``(prediction - target) * sample_weight``
+(divided by the number of outputs for the squared error, whose loss
+averages over outputs).
 
 Plugin math arrives as first-class function "blocks" (see
 ``skdeep._compile``), so these kernels compile once per dtype and are cached
@@ -132,6 +134,10 @@ def _output_loss_delta(P, Yb, swb, m, out_kind, eps, D):
                 if out_kind == OUT_LOGISTIC and y != 1:
                     row -= (1.0 - y) * math.log(1.0 - pc)
             D[i, j] = (p - y) * swb[i]
+            if out_kind == OUT_IDENTITY:
+                # sklearn averages the squared error over outputs but omits
+                # the 1/k in its gradient; keep loss and gradient consistent.
+                D[i, j] /= k
         total += swb[i] * row
     return total
 

@@ -1,0 +1,180 @@
+"""Kernels against the NumPy reference and against finite differences."""
+
+import numpy as np
+import pytest
+from scipy.optimize import approx_fprime
+
+from skdeep._network import CompiledNetwork, Workspace, hyperparameter_vector
+from skdeep._registry import get_registry
+from skdeep._training import regularizer
+from tests import reference
+
+ACTIVATIONS = get_registry().names("activation")
+OUTPUTS = ["identity", "exp", "logistic", "softmax"]
+
+
+def _problem(out_activation, dtype, rng, n=13, units=(5, 6, 4, 3)):
+    X = rng.normal(size=(n, units[0])).astype(dtype)
+    if out_activation == "identity":
+        Y = rng.normal(size=(n, units[-1]))
+    elif out_activation == "exp":
+        Y = rng.poisson(2.0, size=(n, units[-1])).astype(float)
+    elif out_activation == "logistic":
+        Y = (rng.uniform(size=(n, units[-1])) < 0.5).astype(float)
+    else:
+        Y = np.eye(units[-1])[rng.randint(units[-1], size=n)]
+    sw = rng.uniform(0.5, 2.0, n)
+    return X, Y.astype(dtype), sw.astype(dtype)
+
+
+def _resolved(name, n_hidden):
+    plugin = get_registry().get("activation", name)
+    return [(plugin, dict(plugin.hyperparameters))] * n_hidden
+
+
+def _loss_grad(net, theta, X, Y, sw, alpha, reg_name="l2", chunk=None):
+    plugin = get_registry().get("regularizer", reg_name)
+    block, hp = regularizer((plugin, dict(plugin.hyperparameters)), net.dtype)
+    ws = Workspace(net.layout, chunk or X.shape[0], net.dtype)
+    loss = net.loss_grad(theta, X, Y, sw, block, hp, alpha, ws)
+    return loss, ws.grad.copy()
+
+
+@pytest.mark.parametrize("out_activation", OUTPUTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_loss_and_gradient_match_numpy_reference(out_activation, dtype, rng):
+    units = (5, 6, 4, 3)
+    X, Y, sw = _problem(out_activation, dtype, rng)
+    acts = _resolved("tanh", len(units) - 2)
+    net = CompiledNetwork(units, acts, out_activation, dtype)
+    theta = rng.uniform(-0.5, 0.5, net.layout.n_params).astype(dtype)
+    # chunk=4 makes the kernel accumulate over several chunks
+    loss, grad = _loss_grad(net, theta, X, Y, sw, alpha=0.3, chunk=4)
+    args = (net.layout, X.astype(float), Y.astype(float), sw.astype(float),
+            acts, out_activation)
+    tol = 1e-5 if dtype == np.float32 else 1e-10
+    ref_loss = reference.loss(theta.astype(float), *args, alpha=0.3)
+    ref_grad = reference.gradient(theta.astype(float), *args, alpha=0.3)
+    np.testing.assert_allclose(loss, ref_loss, rtol=tol)
+    np.testing.assert_allclose(grad, ref_grad, rtol=tol * 10, atol=tol)
+    assert grad.dtype == dtype
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("out_activation", OUTPUTS)
+def test_gradient_matches_finite_differences(activation, out_activation, rng):
+    units = (4, 5, 3, 3)
+    X, Y, sw = _problem(out_activation, np.float64, rng, n=7, units=units)
+    net = CompiledNetwork(units, _resolved(activation, 2), out_activation, np.float64)
+    theta = rng.uniform(-0.7, 0.7, net.layout.n_params)
+
+    def f(t):
+        return _loss_grad(net, t.copy(), X, Y, sw, alpha=0.1)[0]
+
+    _, grad = _loss_grad(net, theta.copy(), X, Y, sw, alpha=0.1)
+    numeric = approx_fprime(theta, f, 1e-6)
+    np.testing.assert_allclose(grad, numeric, rtol=2e-4, atol=2e-6)
+
+
+@pytest.mark.parametrize("reg_name", ["l1", "l1_l2"])
+def test_regularizer_gradient_in_kernel(reg_name, rng):
+    units = (3, 4, 2)
+    X, Y, sw = _problem("identity", np.float64, rng, n=6, units=units)
+    net = CompiledNetwork(units, _resolved("relu", 1), "identity", np.float64)
+    theta = rng.uniform(-0.7, 0.7, net.layout.n_params)
+
+    def f(t):
+        return _loss_grad(net, t.copy(), X, Y, sw, 0.5, reg_name)[0]
+
+    _, grad = _loss_grad(net, theta.copy(), X, Y, sw, 0.5, reg_name)
+    np.testing.assert_allclose(grad, approx_fprime(theta, f, 1e-7), rtol=1e-4, atol=1e-6)
+
+
+def test_mixed_activations_per_layer(rng):
+    units = (4, 5, 3, 2)
+    X, Y, sw = _problem("identity", np.float64, rng, n=9, units=units)
+    reg = get_registry()
+    acts = [(reg.get("activation", "gelu"), {}),
+            (reg.get("activation", "leaky_relu"), {"alpha": 0.3})]
+    net = CompiledNetwork(units, acts, "identity", np.float64)
+    theta = rng.uniform(-0.7, 0.7, net.layout.n_params)
+    loss, grad = _loss_grad(net, theta.copy(), X, Y, sw, 0.0)
+    args = (net.layout, X, Y, sw, acts, "identity")
+    np.testing.assert_allclose(loss, reference.loss(theta, *args))
+    np.testing.assert_allclose(grad, reference.gradient(theta, *args), atol=1e-12)
+
+
+def test_predict_kernel_matches_reference(rng):
+    units = (4, 7, 3)
+    X, _, _ = _problem("softmax", np.float64, rng, n=2050, units=units)
+    acts = _resolved("swish", 1)
+    net = CompiledNetwork(units, acts, "softmax", np.float64)
+    theta = rng.uniform(-0.7, 0.7, net.layout.n_params)
+    out = net.predict(theta, X, chunk=1000)
+    _, A = reference.forward(theta, net.layout, X, acts, "softmax")
+    np.testing.assert_allclose(out, A[-1], rtol=1e-12)
+
+
+def test_train_epoch_matches_step_by_step_reference(rng):
+    """One compiled epoch equals reference gradients + the update rule."""
+    units = (5, 6, 3)
+    X, Y, sw = _problem("logistic", np.float64, rng, n=23, units=units)
+    acts = _resolved("tanh", 1)
+    net = CompiledNetwork(units, acts, "logistic", np.float64)
+    theta0 = rng.uniform(-0.5, 0.5, net.layout.n_params)
+    reg = get_registry()
+    opt = reg.get("optimizer", "adam")
+    hp = dict(opt.hyperparameters)
+    from skdeep._network import optimizer_block
+
+    block = optimizer_block(opt, np.float64)
+    l2 = reg.get("regularizer", "l2")
+    rblock, rhp = regularizer((l2, {}), np.float64)
+    batch = 5
+    ws = Workspace(net.layout, batch, np.float64)
+    theta = theta0.copy()
+    state = np.zeros((2, theta.size))
+    order = np.arange(23)
+    lrs = np.full(5, 0.01)
+    total = net.train_epoch(theta, X, Y, sw, order, batch, False, 0, block, state,
+                            hyperparameter_vector(hp), lrs, 0, rblock, rhp, 0.2, ws)
+
+    ref = theta0.copy()
+    m = np.zeros_like(ref)
+    v = np.zeros_like(ref)
+    ref_total = 0.0
+    for step, start in enumerate(range(0, 23, batch), start=1):
+        sl = slice(start, start + batch)
+        args = (net.layout, X[sl], Y[sl], sw[sl], acts, "logistic")
+        ref_total += reference.loss(ref, *args, alpha=0.2) * len(X[sl])
+        g = reference.gradient(ref, *args, alpha=0.2)
+        lr_t = 0.01 * np.sqrt(1 - 0.999**step) / (1 - 0.9**step)
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        ref = ref - lr_t * m / (np.sqrt(v) + 1e-8)
+    np.testing.assert_allclose(theta, ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(total, ref_total, rtol=1e-10)
+
+
+def test_shuffle_is_seeded_and_a_permutation(rng):
+    units = (3, 4, 1)
+    X, Y, sw = _problem("identity", np.float64, rng, n=17, units=units)
+    net = CompiledNetwork(units, _resolved("relu", 1), "identity", np.float64)
+    from skdeep._network import optimizer_block
+
+    sgd = get_registry().get("optimizer", "sgd")
+    block = optimizer_block(sgd, np.float64)
+    rblock, rhp = regularizer((get_registry().get("regularizer", "l2"), {}), np.float64)
+    results = []
+    for seed in (1, 1, 2):
+        theta = np.linspace(-0.5, 0.5, net.layout.n_params)
+        order = np.arange(17)
+        net.train_epoch(theta, X, Y, sw, order, 4, True, seed, block,
+                        np.zeros((1, theta.size)), np.array([0.9, 1.0]),
+                        np.full(5, 0.1), 0, rblock, rhp, 0.0,
+                        Workspace(net.layout, 4, np.float64))
+        assert sorted(order) == list(range(17))
+        results.append((order.copy(), theta))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    assert not np.array_equal(results[0][0], results[2][0])
