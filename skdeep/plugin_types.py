@@ -12,8 +12,8 @@ are runtime values: changing them never triggers a recompilation.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 __all__ = [
     "ActivationPlugin",

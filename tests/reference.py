@@ -16,7 +16,8 @@ def forward(theta, layout, X, activations, out_activation):
         Z.append(z)
         if i < len(coefs) - 1:
             plugin, hp = activations[i]
-            f = np.vectorize(lambda v, p=plugin, h=tuple(hp.values()): p.value(v, *h))
+            args = tuple(hp.values())
+            f = np.vectorize(lambda v, p=plugin, h=args: p.value(v, *h))
             A.append(f(z))
         elif out_activation == "identity":
             A.append(z)
@@ -64,7 +65,8 @@ def gradient(theta, layout, X, Y, sw, activations, out_activation, alpha=0.0,
         gints[i][...] = delta.sum(axis=0)
         if i > 0:
             plugin, hp = activations[i - 1]
-            d = np.vectorize(lambda z, y, p=plugin, h=tuple(hp.values()): p.derivative(z, y, *h))
+            args = tuple(hp.values())
+            d = np.vectorize(lambda z, y, p=plugin, h=args: p.derivative(z, y, *h))
             delta = (delta @ coefs[i].T) * d(Z[i], A[i])
     return grad / sw.sum()
 

@@ -92,19 +92,19 @@ def _forward(theta, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf,
     """Forward pass of ``m`` rows; fills ``Z`` and ``A`` of every layer."""
     n_layers = sizes.shape[0] - 1
     A_in = _matrix(Xb, 0, m, sizes[0])
-    for l in range(n_layers):
-        n_in = sizes[l]
-        n_out = sizes[l + 1]
-        W = _matrix(theta, w_off[l], n_in, n_out)
-        Z = _matrix(Zbuf, a_off[l], m, n_out)
-        A = _matrix(Abuf, a_off[l], m, n_out)
+    for layer in range(n_layers):
+        n_in = sizes[layer]
+        n_out = sizes[layer + 1]
+        W = _matrix(theta, w_off[layer], n_in, n_out)
+        Z = _matrix(Zbuf, a_off[layer], m, n_out)
+        A = _matrix(Abuf, a_off[layer], m, n_out)
         np.dot(A_in, W, Z)
-        b0 = b_off[l]
+        b0 = b_off[layer]
         for i in range(m):
             for j in range(n_out):
                 Z[i, j] += theta[b0 + j]
-        if l < n_layers - 1:
-            act_fwd(l, Z, A, act_hp)
+        if layer < n_layers - 1:
+            act_fwd(layer, Z, A, act_hp)
         else:
             _output_activation(Z, A, out_kind)
         A_in = A
@@ -147,16 +147,16 @@ def _backward(theta, grad, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf, Dbuf,
               act_bwd, act_hp, tmp, accumulate):
     """Backpropagate the output deltas into ``grad`` (sum over rows)."""
     n_layers = sizes.shape[0] - 1
-    for l in range(n_layers - 1, -1, -1):
-        n_in = sizes[l]
-        n_out = sizes[l + 1]
-        D = _matrix(Dbuf, a_off[l], m, n_out)
-        if l == 0:
+    for layer in range(n_layers - 1, -1, -1):
+        n_in = sizes[layer]
+        n_out = sizes[layer + 1]
+        D = _matrix(Dbuf, a_off[layer], m, n_out)
+        if layer == 0:
             A_in = _matrix(Xb, 0, m, n_in)
         else:
-            A_in = _matrix(Abuf, a_off[l - 1], m, n_in)
-        gW = _matrix(grad, w_off[l], n_in, n_out)
-        b0 = b_off[l]
+            A_in = _matrix(Abuf, a_off[layer - 1], m, n_in)
+        gW = _matrix(grad, w_off[layer], n_in, n_out)
+        b0 = b_off[layer]
         if accumulate:
             T = _matrix(tmp, 0, n_in, n_out)
             np.dot(A_in.T, D, T)
@@ -170,12 +170,12 @@ def _backward(theta, grad, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf, Dbuf,
         for i in range(m):
             for j in range(n_out):
                 grad[b0 + j] += D[i, j]
-        if l > 0:
-            W = _matrix(theta, w_off[l], n_in, n_out)
-            D_prev = _matrix(Dbuf, a_off[l - 1], m, n_in)
+        if layer > 0:
+            W = _matrix(theta, w_off[layer], n_in, n_out)
+            D_prev = _matrix(Dbuf, a_off[layer - 1], m, n_in)
             np.dot(D, W.T, D_prev)
-            act_bwd(l - 1, _matrix(Zbuf, a_off[l - 1], m, n_in),
-                    _matrix(Abuf, a_off[l - 1], m, n_in), D_prev, act_hp)
+            act_bwd(layer - 1, _matrix(Zbuf, a_off[layer - 1], m, n_in),
+                    _matrix(Abuf, a_off[layer - 1], m, n_in), D_prev, act_hp)
 
 
 @_inner
