@@ -40,8 +40,18 @@ PARITY_CASES = {
     "diabetes-lbfgs": (
         lambda: train_test_split(
             StandardScaler().fit_transform(datasets.load_diabetes().data),
-            datasets.load_diabetes().target / 100.0, random_state=0),
-        "reg", dict(solver="lbfgs", hidden_layer_sizes=(20,), alpha=1.0, max_iter=300)),
+            StandardScaler().fit_transform(
+                datasets.load_diabetes().target[:, None]).ravel(),
+            random_state=0),
+        "reg", dict(solver="lbfgs", hidden_layer_sizes=(10,), alpha=1.0)),
+    "diabetes-adam": (
+        lambda: train_test_split(
+            StandardScaler().fit_transform(datasets.load_diabetes().data),
+            StandardScaler().fit_transform(
+                datasets.load_diabetes().target[:, None]).ravel(),
+            random_state=0),
+        "reg", dict(hidden_layer_sizes=(32,), learning_rate_init=0.01,
+                    alpha=1.0, max_iter=100)),
 }
 
 
