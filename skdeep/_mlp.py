@@ -7,6 +7,7 @@ activation, solver, initializer and regularizer come from plugins.
 
 from __future__ import annotations
 
+import copy
 from numbers import Integral, Real
 
 import numpy as np
@@ -179,7 +180,11 @@ class BaseMultilayerPerceptron(BaseEstimator):
     def _fit(self, X, y, sample_weight=None, incremental=False):
         # Everything below may fail; restore the previous state if it does
         # so a failed fit never leaves a half-updated model behind.
-        backup = dict(self.__dict__)
+        backup = {
+            key: copy.copy(value)
+            if isinstance(value, (list, np.ndarray, _training.Schedule)) else value
+            for key, value in self.__dict__.items()
+        }
         try:
             return self._fit_unsafe(X, y, sample_weight, incremental)
         except BaseException:

@@ -60,7 +60,7 @@ def fit_lbfgs(est, net, theta, X, Y, sw, reg):
     theta[:] = result.x
 
 
-class _Schedule:
+class Schedule:
     """sklearn's learning-rate schedules for stochastic solvers."""
 
     def __init__(self, est, follows):
@@ -107,7 +107,7 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
             or state.dtype != dtype):
         est._optimizer_state = np.zeros((n_state, theta.size), dtype=dtype)
         est._optimizer_steps = 0
-        est._schedule = _Schedule(est, plugin.follows_schedule)
+        est._schedule = Schedule(est, plugin.follows_schedule)
 
     if est.early_stopping and incremental:
         raise ValueError("partial_fit does not support early_stopping=True")

@@ -271,3 +271,17 @@ def test_non_finite_weights_are_reported_and_model_kept():
     with pytest.raises(ValueError, match="non-finite"):
         reg.fit(X * 1e6, y * 1e6)
     np.testing.assert_array_equal(reg.predict(X), before)
+
+
+def test_failed_warm_start_restores_history_and_optimizer_state():
+    X, y = datasets.load_iris(return_X_y=True)
+    clf = MLPClassifier(max_iter=5, warm_start=True, random_state=0).fit(X, y)
+    curve = list(clf.loss_curve_)
+    state = clf._optimizer_state.copy()
+    clf.set_params(max_iter=3)
+    bad = X.copy()
+    bad[0, 0] = np.inf
+    with pytest.raises(ValueError):
+        clf.fit(bad, y)
+    assert clf.loss_curve_ == curve
+    np.testing.assert_array_equal(clf._optimizer_state, state)

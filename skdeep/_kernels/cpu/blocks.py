@@ -21,6 +21,9 @@ def _hp_lines(n_hp, source, indent, cast):
     )
 
 
+_activation_memo = {}
+
+
 def activation_blocks(plugins, dtype):
     """Forward and derivative blocks for per-layer hidden activations.
 
@@ -34,6 +37,17 @@ def activation_blocks(plugins, dtype):
     -------
     (act_fwd, act_bwd) : compiled blocks
     """
+    # Memoized on the functions themselves: predict calls this every time and
+    # fingerprinting plugin sources is far slower than a small prediction.
+    memo_key = (np.dtype(dtype).name,
+                tuple((p.name, p.value, p.derivative) for p in plugins))
+    blocks = _activation_memo.get(memo_key)
+    if blocks is None:
+        blocks = _activation_memo[memo_key] = _build_activation_blocks(plugins, dtype)
+    return blocks
+
+
+def _build_activation_blocks(plugins, dtype):
     cast = _cast(dtype)
     distinct = []
     for p in plugins:
