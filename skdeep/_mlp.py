@@ -22,6 +22,7 @@ from sklearn.base import (
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
@@ -82,6 +83,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "initializer": [str, Initializer],
         "regularizer": [str, Regularizer],
+        "clip_value": [Interval(Real, 0, None, closed="neither"), None],
+        "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "callbacks": [list, tuple, None],
     }
 
     # -- plugin resolution -------------------------------------------------
@@ -167,14 +171,17 @@ class BaseMultilayerPerceptron(BaseEstimator):
     def _init_history(self, stochastic):
         if stochastic:
             self.loss_curve_ = []
+            self.history_ = []
             self._no_improvement_count = 0
             if self.early_stopping:
                 self.validation_scores_ = []
+                self.validation_loss_curve_ = []
                 self.best_validation_score_ = -np.inf
                 self.best_loss_ = None
             else:
                 self.best_loss_ = np.inf
                 self.validation_scores_ = None
+                self.validation_loss_curve_ = None
                 self.best_validation_score_ = None
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
@@ -224,7 +231,17 @@ class BaseMultilayerPerceptron(BaseEstimator):
         Y = np.ascontiguousarray(Y, dtype=dtype)
         if is_classifier(self):
             y_raw = self._label_binarizer.inverse_transform(y)
+            if self.class_weight is not None:
+                sample_weight = sample_weight * compute_sample_weight(
+                    self.class_weight, y_raw
+                ).astype(dtype)
+                unweighted = False
         self._check_targets(Y)
+        if (self.clip_value or self.clip_norm) and optimizer[0].full_batch:
+            raise ValueError(
+                "clip_value and clip_norm apply to stochastic solvers; "
+                f"solver {optimizer[0].name!r} optimizes the full-batch loss."
+            )
 
         n_features = X.shape[1]
         self.n_outputs_ = Y.shape[1]
@@ -244,6 +261,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         elif stochastic and getattr(self, "loss_curve_", None) is None:
             self._init_history(stochastic)
 
+        Y = self._smooth_targets(Y)
         net = CompiledNetwork(layer_units, activations, self.out_activation_, dtype)
         theta = net.layout.pack(self.coefs_, self.intercepts_, dtype)
         reg = _training.regularizer(regularizer, dtype)
@@ -264,6 +282,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
 
     def _check_targets(self, Y):
         pass
+
+    def _smooth_targets(self, Y):
+        return Y
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -333,6 +354,30 @@ _EXTRA_PARAMS_DOC = """
     regularizer : str or skdeep.Regularizer, default="l2"
         Weight penalty scaled by ``alpha``: "l2" (sklearn's), "l1",
         "l1_l2" or any installed plugin.
+
+    clip_value : float, default=None
+        Clip every gradient entry to ``[-clip_value, clip_value]`` before
+        each update (stochastic solvers).
+
+    clip_norm : float, default=None
+        Rescale the whole gradient when its L2 norm exceeds ``clip_norm``,
+        after ``clip_value`` (stochastic solvers).
+
+    callbacks : list of callables, default=None
+        Each is called as ``callback(estimator, record)`` after every epoch,
+        with ``record`` the epoch's entry of ``history_`` and the
+        estimator's ``coefs_``/``intercepts_`` holding the current weights.
+        Returning ``True`` stops training.
+"""
+
+_CLASSIFIER_PARAMS_DOC = """
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``; "balanced"
+        uses ``n_samples / (n_classes * np.bincount(y))``.
+
+    label_smoothing : float in [0, 1), default=0.0
+        Moves the training targets towards uniform: ``y * (1 - eps) + eps /
+        K`` with K the number of classes (softmax) or 2 (logistic outputs).
 """
 
 _COMMON_PARAMS_DOC = """
@@ -446,6 +491,14 @@ _ATTRIBUTES_DOC = """
         Number of outputs.
     out_activation_ : str
         Name of the output activation.
+    validation_loss_curve_ : list of float or None
+        Validation loss (with the penalty, like ``loss_curve_``) of each
+        epoch when ``early_stopping``.
+    history_ : list of dict
+        One record per epoch (stochastic solvers): ``epoch``, ``loss``,
+        ``validation_loss``, ``validation_score``, ``learning_rate``,
+        ``time`` (seconds) and ``update_ratio`` (per layer
+        ``||W_after - W_before|| / ||W_before||``).
 """
 
 
@@ -463,6 +516,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     ----------"""
         + _COMMON_PARAMS_DOC
         + _EXTRA_PARAMS_DOC
+        + _CLASSIFIER_PARAMS_DOC
         + """
     Attributes
     ----------
@@ -509,7 +563,14 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         max_fun=15000,
         initializer="sklearn",
         regularizer="l2",
+        clip_value=None,
+        clip_norm=None,
+        callbacks=None,
+        class_weight=None,
+        label_smoothing=0.0,
     ):
+        self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -535,6 +596,15 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         self.max_fun = max_fun
         self.initializer = initializer
         self.regularizer = regularizer
+        self.clip_value = clip_value
+        self.clip_norm = clip_norm
+        self.callbacks = callbacks
+
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+    }
 
     @property
     def loss(self):
@@ -568,6 +638,15 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                 )
         y = self._label_binarizer.transform(y).astype(bool)
         return X, y
+
+    def _smooth_targets(self, Y):
+        # Softmax targets move towards uniform over the K classes; each
+        # logistic output (binary, multilabel) towards 1/2.
+        eps = float(self.label_smoothing)
+        if eps == 0.0:
+            return Y
+        n_classes = Y.shape[1] if self.out_activation_ == "softmax" else 2
+        return (Y * (1.0 - eps) + eps / n_classes).astype(Y.dtype)
 
     def predict(self, X):
         """Predict using the multi-layer perceptron classifier.
@@ -730,6 +809,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         max_fun=15000,
         initializer="sklearn",
         regularizer="l2",
+        clip_value=None,
+        clip_norm=None,
+        callbacks=None,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -757,6 +839,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         self.max_fun = max_fun
         self.initializer = initializer
         self.regularizer = regularizer
+        self.clip_value = clip_value
+        self.clip_norm = clip_norm
+        self.callbacks = callbacks
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(

@@ -165,7 +165,7 @@ class CompiledNetwork:
 
     def train_epoch(self, theta, X, Y, sw, order, batch_size, shuffle, seed,
                     opt_block, opt_state, opt_hp, lrs, t0, reg_block, reg_hp,
-                    alpha, ws):
+                    alpha, ws, clip_value=0.0, clip_norm=0.0):
         """One compiled epoch; returns the summed ``batch_loss * batch_len``."""
         layout = self.layout
         return cpu_mlp.kernel("train_epoch", self.dtype)(
@@ -173,7 +173,7 @@ class CompiledNetwork:
             layout.w_off, layout.b_off, ws.a_off, layout.n_weights,
             self.act_fwd, self.act_bwd, self.act_hp, self.out_kind, self.eps,
             opt_block, opt_state, opt_hp, lrs, t0, reg_block, reg_hp, alpha,
-            ws.grad, ws.Xb, ws.Yb, ws.swb, ws.Z, ws.A, ws.D, ws.tmp,
+            float(clip_value), float(clip_norm), ws.grad, ws.Xb, ws.Yb, ws.swb, ws.Z, ws.A, ws.D, ws.tmp,
         )
 
 

@@ -6,6 +6,7 @@ one compiled call (``CompiledNetwork.train_epoch``).
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
@@ -152,16 +153,28 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
     alpha = float(est.alpha)
     coefs, intercepts = net.layout.unpack(theta)
 
+    clip_value = float(est.clip_value or 0.0)
+    clip_norm = float(est.clip_norm or 0.0)
+    if early_stopping:
+        val_ws = Workspace(net.layout, min(_FULL_BATCH_CHUNK, X_val.shape[0]), dtype)
+        X_val = np.ascontiguousarray(X_val)
+    if getattr(est, "history_", None) is None:
+        est.history_ = []
+    callbacks = list(est.callbacks or ())
+
     try:
         est.n_iter_ = 0
         for _ in range(est.max_iter):
+            started = time.perf_counter()
+            before = theta[:net.layout.n_weights].copy()
             seed = int(est._random_state.randint(np.iinfo(np.int32).max))
-            lrs = np.full(n_batches, schedule.rate)
+            rate = schedule.rate
+            lrs = np.full(n_batches, rate)
             total = net.train_epoch(
                 theta, X_train, Y_train, sw_train, order, batch_size,
                 bool(est.shuffle), seed, opt_block, est._optimizer_state,
                 opt_hp, lrs, est._optimizer_steps, reg_block, reg_hp, alpha,
-                ws,
+                ws, clip_value, clip_norm,
             )
             est._optimizer_steps += n_batches
             est.n_iter_ += 1
@@ -171,13 +184,35 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
             if est.verbose:
                 print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
 
+            est.coefs_, est.intercepts_ = coefs, intercepts
+            val_loss = None
+            if early_stopping:
+                val_loss = float(net.loss_grad(
+                    theta, X_val, np.ascontiguousarray(Y_val),
+                    np.ascontiguousarray(sw_val), reg_block, reg_hp, alpha,
+                    val_ws,
+                ))
+                est.validation_loss_curve_.append(val_loss)
             _update_no_improvement_count(
                 est, early_stopping, coefs, intercepts,
                 X_val if early_stopping else None,
                 y_val if early_stopping else None,
                 sw_val_arg if early_stopping else None,
             )
+            record = {
+                "epoch": len(est.loss_curve_),
+                "loss": est.loss_,
+                "validation_loss": val_loss,
+                "validation_score": (est.validation_scores_[-1]
+                                     if early_stopping else None),
+                "learning_rate": rate,
+                "time": time.perf_counter() - started,
+                "update_ratio": _update_ratios(net.layout, before, theta),
+            }
+            est.history_.append(record)
             schedule.iteration_ends(est.t_)
+            if any([callback(est, record) is True for callback in callbacks]):
+                break
 
             if est._no_improvement_count > est.n_iter_no_change:
                 if early_stopping:
@@ -213,10 +248,20 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
         theta[:] = net.layout.pack(est._best_coefs, est._best_intercepts, dtype)
 
 
+def _update_ratios(layout, before, theta):
+    """Per layer ``||W_after - W_before|| / ||W_before||``."""
+    ratios = []
+    for i, (fan_in, fan_out) in enumerate(layout.shapes):
+        sl = slice(layout.w_off[i], layout.w_off[i] + fan_in * fan_out)
+        norm = float(np.linalg.norm(before[sl]))
+        change = float(np.linalg.norm(theta[sl] - before[sl]))
+        ratios.append(change / norm if norm > 0 else float("inf"))
+    return ratios
+
+
 def _update_no_improvement_count(est, early_stopping, coefs, intercepts,
                                  X_val, y_val, sw_val):
     if early_stopping:
-        est.coefs_, est.intercepts_ = coefs, intercepts
         val_score = est._score(X_val, y_val, sample_weight=sw_val)
         est.validation_scores_.append(val_score)
         if est.verbose:

@@ -190,11 +190,28 @@ def _finalize(theta, grad, n_weights, reg, reg_hp, alpha, sw_sum):
     return penalty * scale
 
 
+@_inner
+def _clip(grad, clip_value, clip_norm):
+    """Clip each gradient entry to +-clip_value, then the global L2 norm."""
+    if clip_value > 0.0:
+        for i in range(grad.shape[0]):
+            grad[i] = min(max(grad[i], -clip_value), clip_value)
+    if clip_norm > 0.0:
+        total = 0.0
+        for i in range(grad.shape[0]):
+            total += grad[i] * grad[i]
+        norm = math.sqrt(total)
+        if norm > clip_norm:
+            scale = clip_norm / norm
+            for i in range(grad.shape[0]):
+                grad[i] *= scale
+
+
 def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
                 sizes, w_off, b_off, a_off, n_weights,
                 act_fwd, act_bwd, act_hp, out_kind, eps,
                 opt_step, opt_state, opt_hp, lrs, t0,
-                reg, reg_hp, alpha,
+                reg, reg_hp, alpha, clip_value, clip_norm,
                 grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf, tmp):
     """Run one epoch of minibatch training in place.
 
@@ -227,6 +244,8 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
         Optimizer steps taken before this epoch.
     reg, reg_hp, alpha : block, ndarray, float
         Regularizer block, its hyperparameters and strength.
+    clip_value, clip_norm : float
+        Gradient clipping by value and by global norm (0 disables each).
     grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf, tmp : ndarray
         Work buffers, overwritten.
 
@@ -253,6 +272,7 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
                   Dbuf, act_bwd, act_hp, tmp, False)
         penalty = _finalize(theta, grad, n_weights, reg, reg_hp, alpha, sw_sum)
         total += (loss_sum / sw_sum + penalty) * m
+        _clip(grad, clip_value, clip_norm)
         opt_step(theta, grad, opt_state, opt_hp, lrs[step], t0 + step + 1)
         step += 1
     return total
@@ -332,7 +352,7 @@ def _signatures(dtype):
                            I1, I1, I1, I1, i64,
                            act_fwd, act_bwd, H2, i64, f64,
                            opt, A2, H1, H1, i64,
-                           reg, H1, f64,
+                           reg, H1, f64, f64, f64,
                            A1, A1, A1, A1, A1, A1, A1, A1),
         "loss_grad": f64(A1, R2, R2, R1, i64, I1, I1, I1, I1, i64,
                          act_fwd, act_bwd, H2, i64, f64, reg, H1, f64,
