@@ -86,6 +86,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
         "clip_value": [Interval(Real, 0, None, closed="neither"), None],
         "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
         "callbacks": [list, tuple, None],
+        "dropout": [Interval(Real, 0, 1, closed="left"), tuple, list],
+        "input_noise": [Interval(Real, 0, None, closed="left")],
+        "mixup_alpha": [Interval(Real, 0, None, closed="left")],
     }
 
     # -- plugin resolution -------------------------------------------------
@@ -237,11 +240,19 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 ).astype(dtype)
                 unweighted = False
         self._check_targets(Y)
-        if (self.clip_value or self.clip_norm) and optimizer[0].full_batch:
+        stochastic_only = {
+            name: getattr(self, name)
+            for name in ("clip_value", "clip_norm", "input_noise", "mixup_alpha")
+            if getattr(self, name)
+        }
+        if np.any(np.asarray(self.dropout, dtype=float) > 0):
+            stochastic_only["dropout"] = self.dropout
+        if stochastic_only and optimizer[0].full_batch:
             raise ValueError(
-                "clip_value and clip_norm apply to stochastic solvers; "
+                f"{', '.join(stochastic_only)} apply to stochastic solvers; "
                 f"solver {optimizer[0].name!r} optimizes the full-batch loss."
             )
+        self._dropout_rates(len(hidden))  # validate before training
 
         n_features = X.shape[1]
         self.n_outputs_ = Y.shape[1]
@@ -282,6 +293,23 @@ class BaseMultilayerPerceptron(BaseEstimator):
 
     def _check_targets(self, Y):
         pass
+
+    def _dropout_rates(self, n_hidden):
+        """Dropout rate of each hidden layer as a float64 array."""
+        value = self.dropout
+        if isinstance(value, (tuple, list)):
+            if len(value) != n_hidden:
+                raise ValueError(
+                    f"dropout has {len(value)} rates but there are {n_hidden} "
+                    "hidden layers; give one rate per hidden layer or a single "
+                    "float."
+                )
+            rates = np.asarray(value, dtype=np.float64)
+        else:
+            rates = np.full(n_hidden, float(value))
+        if ((rates < 0) | (rates >= 1)).any():
+            raise ValueError(f"dropout rates must be in [0, 1), got {value!r}.")
+        return rates
 
     def _smooth_targets(self, Y):
         return Y
@@ -354,6 +382,20 @@ _EXTRA_PARAMS_DOC = """
     regularizer : str or skdeep.Regularizer, default="l2"
         Weight penalty scaled by ``alpha``: "l2" (sklearn's), "l1",
         "l1_l2" or any installed plugin.
+
+    dropout : float or sequence of float, default=0.0
+        Inverted dropout rate of the hidden layers (one value, or one per
+        hidden layer), applied during training only: predictions use every
+        unit, unscaled and deterministic.
+
+    input_noise : float, default=0.0
+        Standard deviation of Gaussian noise added to the inputs of every
+        training batch (never at prediction).
+
+    mixup_alpha : float, default=0.0
+        Mixup: each training batch is replaced by convex combinations of
+        its samples (and targets and weights) with a random partner, the
+        mixing weight drawn from Beta(mixup_alpha, mixup_alpha). 0 disables.
 
     clip_value : float, default=None
         Clip every gradient entry to ``[-clip_value, clip_value]`` before
@@ -565,6 +607,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         regularizer="l2",
         clip_value=None,
         clip_norm=None,
+        dropout=0.0,
+        input_noise=0.0,
+        mixup_alpha=0.0,
         callbacks=None,
         class_weight=None,
         label_smoothing=0.0,
@@ -598,6 +643,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         self.regularizer = regularizer
         self.clip_value = clip_value
         self.clip_norm = clip_norm
+        self.dropout = dropout
+        self.input_noise = input_noise
+        self.mixup_alpha = mixup_alpha
         self.callbacks = callbacks
 
     _parameter_constraints: dict = {
@@ -811,6 +859,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         regularizer="l2",
         clip_value=None,
         clip_norm=None,
+        dropout=0.0,
+        input_noise=0.0,
+        mixup_alpha=0.0,
         callbacks=None,
     ):
         self.loss = loss
@@ -841,6 +892,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         self.regularizer = regularizer
         self.clip_value = clip_value
         self.clip_norm = clip_norm
+        self.dropout = dropout
+        self.input_noise = input_noise
+        self.mixup_alpha = mixup_alpha
         self.callbacks = callbacks
 
     def _validate_input(self, X, y, incremental, reset):

@@ -92,6 +92,20 @@ class Workspace:
         self.grad = np.zeros(layout.n_params, dtype=dtype)
         biggest = max(i * o for i, o in layout.shapes)
         self.tmp = np.empty(biggest, dtype=dtype)
+        # dropout masks and outputs, mixup copies: sized only when used
+        self.M = np.empty(0, dtype=dtype)
+        self.O = np.empty(0, dtype=dtype)
+        self.mix = np.empty(0, dtype=dtype)
+
+    def enable_dropout(self):
+        """Allocate the dropout mask and output buffers."""
+        self.M = np.empty_like(self.A)
+        self.O = np.empty_like(self.A)
+
+    def enable_mixup(self, n_features, n_outputs):
+        """Allocate the buffer holding a batch's copy for mixup."""
+        self.mix = np.empty(self.capacity * (n_features + n_outputs + 1),
+                            dtype=self.A.dtype)
 
 
 def hyperparameter_matrix(resolved):
@@ -165,7 +179,8 @@ class CompiledNetwork:
 
     def train_epoch(self, theta, X, Y, sw, order, batch_size, shuffle, seed,
                     opt_block, opt_state, opt_hp, lrs, t0, reg_block, reg_hp,
-                    alpha, ws, clip_value=0.0, clip_norm=0.0):
+                    alpha, ws, clip_value=0.0, clip_norm=0.0, dropout=None,
+                    noise_std=0.0, mixup_alpha=0.0):
         """One compiled epoch; returns the summed ``batch_loss * batch_len``."""
         layout = self.layout
         return cpu_mlp.kernel("train_epoch", self.dtype)(
@@ -173,7 +188,11 @@ class CompiledNetwork:
             layout.w_off, layout.b_off, ws.a_off, layout.n_weights,
             self.act_fwd, self.act_bwd, self.act_hp, self.out_kind, self.eps,
             opt_block, opt_state, opt_hp, lrs, t0, reg_block, reg_hp, alpha,
-            float(clip_value), float(clip_norm), ws.grad, ws.Xb, ws.Yb, ws.swb, ws.Z, ws.A, ws.D, ws.tmp,
+            float(clip_value), float(clip_norm),
+            np.zeros(0) if dropout is None else dropout,
+            float(noise_std), float(mixup_alpha),
+            ws.grad, ws.Xb, ws.Yb, ws.swb, ws.Z, ws.A, ws.D, ws.tmp,
+            ws.M, ws.O, ws.mix,
         )
 
 

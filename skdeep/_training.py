@@ -155,6 +155,11 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
 
     clip_value = float(est.clip_value or 0.0)
     clip_norm = float(est.clip_norm or 0.0)
+    dropout = est._dropout_rates(len(net.layout.shapes) - 1)
+    if (dropout > 0).any():
+        ws.enable_dropout()
+    if est.mixup_alpha > 0:
+        ws.enable_mixup(X_train.shape[1], Y_train.shape[1])
     if early_stopping:
         val_ws = Workspace(net.layout, min(_FULL_BATCH_CHUNK, X_val.shape[0]), dtype)
         X_val = np.ascontiguousarray(X_val)
@@ -174,7 +179,8 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
                 theta, X_train, Y_train, sw_train, order, batch_size,
                 bool(est.shuffle), seed, opt_block, est._optimizer_state,
                 opt_hp, lrs, est._optimizer_steps, reg_block, reg_hp, alpha,
-                ws, clip_value, clip_norm,
+                ws, clip_value, clip_norm, dropout, est.input_noise,
+                est.mixup_alpha,
             )
             est._optimizer_steps += n_batches
             est.n_iter_ += 1

@@ -178,3 +178,93 @@ def test_shuffle_is_seeded_and_a_permutation(rng):
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
     assert not np.array_equal(results[0][0], results[2][0])
+
+
+def _one_sgd_epoch(net, theta, X, Y, sw, ws, **kwargs):
+    from skdeep._network import optimizer_block
+
+    sgd = get_registry().get("optimizer", "sgd")
+    rblock, rhp = regularizer((get_registry().get("regularizer", "l2"), {}), net.dtype)
+    return net.train_epoch(theta, X, Y, sw, np.arange(X.shape[0]), X.shape[0], False, 7,
+                           optimizer_block(sgd, net.dtype),
+                           np.zeros((1, theta.size)), np.array([0.0, 0.0]),
+                           np.array([0.5]), 0, rblock, rhp, 0.0, ws, **kwargs)
+
+
+def test_dropout_mask_and_gradient_match_reference(rng):
+    units = (4, 50, 40, 2)
+    X, Y, sw = _problem("softmax", np.float64, rng, n=30, units=units)
+    acts = _resolved("logistic", 2)
+    net = CompiledNetwork(units, acts, "softmax", np.float64)
+    theta0 = rng.uniform(-0.5, 0.5, net.layout.n_params)
+    ws = Workspace(net.layout, 30, np.float64)
+    ws.enable_dropout()
+    rates = np.array([0.3, 0.6])
+    theta = theta0.copy()
+    _one_sgd_epoch(net, theta, X, Y, sw, ws, dropout=rates)
+
+    masks = [ws.M[ws.a_off[i]:ws.a_off[i] + 30 * w].reshape(30, w).copy()
+             for i, w in enumerate(units[1:-1])]
+    for mask, rate in zip(masks, rates, strict=True):
+        kept = mask != 0
+        np.testing.assert_allclose(mask[kept], 1 / (1 - rate))
+        assert abs((~kept).mean() - rate) < 0.1
+
+    # reference: the same masks applied in a plain forward/backward pass
+    coefs, intercepts = net.layout.unpack(theta0)
+    A = [X]
+    for i in range(2):
+        z = A[-1] @ coefs[i] + intercepts[i]
+        A.append(1 / (1 + np.exp(-z)))
+    h1 = A[1] * masks[0]
+    h2_pre = 1 / (1 + np.exp(-(h1 @ coefs[1] + intercepts[1])))
+    h2 = h2_pre * masks[1]
+    z3 = h2 @ coefs[2] + intercepts[2]
+    p = np.exp(z3 - z3.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    d3 = (p - Y) * sw[:, None]
+    d2 = (d3 @ coefs[2].T) * h2_pre * (1 - h2_pre) * masks[1]
+    d1 = (d2 @ coefs[1].T) * A[1] * (1 - A[1]) * masks[0]
+    grads = [X.T @ d1, h1.T @ d2, h2.T @ d3, d1.sum(0), d2.sum(0), d3.sum(0)]
+    ref_grad = np.concatenate([g.ravel() for g in grads]) / sw.sum()
+    np.testing.assert_allclose(theta, theta0 - 0.5 * ref_grad, rtol=1e-10, atol=1e-12)
+
+
+def test_mixup_and_noise_change_the_batch_the_kernel_trains_on(rng):
+    units = (3, 4, 2)
+    X, Y, sw = _problem("identity", np.float64, rng, n=8, units=units)
+    net = CompiledNetwork(units, _resolved("tanh", 1), "identity", np.float64)
+    theta0 = rng.uniform(-0.5, 0.5, net.layout.n_params)
+    results = {}
+    for name, kwargs in {"plain": {}, "noise": {"noise_std": 0.5},
+                         "mixup": {"mixup_alpha": 0.4}}.items():
+        ws = Workspace(net.layout, 8, np.float64)
+        ws.enable_mixup(3, 2)
+        theta = theta0.copy()
+        _one_sgd_epoch(net, theta, X, Y, sw, ws, **kwargs)
+        results[name] = (theta, ws.Xb.reshape(8, 3).copy(), ws.Yb.reshape(8, 2).copy(),
+                         ws.swb.copy())
+    np.testing.assert_array_equal(results["plain"][1], X)
+    noise = results["noise"][1] - X
+    assert 0.2 < noise.std() < 0.9 and abs(noise.mean()) < 0.4
+    np.testing.assert_array_equal(results["noise"][2], Y)
+    # mixup: every mixed row is lam * row_i + (1 - lam) * row_perm(i), one lam per batch
+    mx, my, msw = results["mixup"][1:]
+    lam = None
+    for i in range(8):
+        for j in range(8):
+            if j == i:
+                continue
+            denom = X[i] - X[j]
+            cand = (mx[i] - X[j]) / denom
+            if np.allclose(cand, cand[0], atol=1e-9) and np.allclose(
+                    my[i], cand[0] * Y[i] + (1 - cand[0]) * Y[j]):
+                lam = cand[0] if lam is None else lam
+                np.testing.assert_allclose(cand[0], lam)
+                np.testing.assert_allclose(msw[i], lam * sw[i] + (1 - lam) * sw[j])
+                break
+        else:
+            np.testing.assert_allclose(mx[i], X[i])  # paired with itself
+    assert lam is not None and 0 < lam < 1
+    for name in ("noise", "mixup"):
+        assert not np.allclose(results[name][0], results["plain"][0])

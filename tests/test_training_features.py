@@ -125,3 +125,35 @@ def test_callbacks_see_every_epoch_and_can_stop(iris):
     assert clf.n_iter_ == 4 and [e for e, _ in seen] == [1, 2, 3, 4]
     assert not np.allclose(seen[0][1], seen[-1][1])
     np.testing.assert_array_equal(seen[-1][1], clf.coefs_[0])
+
+
+def test_dropout_is_training_only_and_deterministic_at_predict(iris):
+    X, y = iris
+    clf = MLPClassifier(hidden_layer_sizes=(32, 16), dropout=(0.5, 0.2), max_iter=30,
+                        random_state=0).fit(X, y)
+    plain = MLPClassifier(hidden_layer_sizes=(32, 16), max_iter=30, random_state=0).fit(X, y)
+    assert not np.allclose(clf.coefs_[0], plain.coefs_[0])
+    proba = clf.predict_proba(X)
+    np.testing.assert_array_equal(proba, clf.predict_proba(X))
+    # unscaled inference: the same weights in a dropout-free model predict the same
+    plain.coefs_, plain.intercepts_ = clf.coefs_, clf.intercepts_
+    np.testing.assert_allclose(plain.predict_proba(X), proba, rtol=1e-12)
+    # dropout noise shows in the training loss
+    assert clf.loss_ > plain.loss_
+    with pytest.raises(ValueError, match="one rate per hidden layer"):
+        MLPClassifier(hidden_layer_sizes=(4, 4), dropout=(0.1,)).fit(X, y)
+    with pytest.raises(ValueError, match="stochastic"):
+        MLPClassifier(solver="lbfgs", dropout=0.1).fit(X, y)
+
+
+@pytest.mark.parametrize("param", [{"input_noise": 0.5}, {"mixup_alpha": 0.4}])
+def test_augmentation_is_training_only(iris, param):
+    X, y = iris
+    aug = MLPClassifier(max_iter=40, random_state=0, learning_rate_init=0.01, **param)
+    aug.fit(X, y)
+    again = MLPClassifier(max_iter=40, random_state=0, learning_rate_init=0.01, **param)
+    np.testing.assert_array_equal(again.fit(X, y).coefs_[0], aug.coefs_[0])
+    plain = MLPClassifier(max_iter=40, random_state=0, learning_rate_init=0.01).fit(X, y)
+    assert aug.loss_ > plain.loss_  # the training batches are harder
+    assert aug.score(X, y) > 0.85
+    np.testing.assert_array_equal(aug.predict_proba(X), aug.predict_proba(X))

@@ -88,8 +88,13 @@ def _output_activation(Z, A, out_kind):
 
 @_inner
 def _forward(theta, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf,
-             act_fwd, act_hp, out_kind):
-    """Forward pass of ``m`` rows; fills ``Z`` and ``A`` of every layer."""
+             act_fwd, act_hp, out_kind, drop, Mbuf, Obuf):
+    """Forward pass of ``m`` rows; fills ``Z`` and ``A`` of every layer.
+
+    Hidden layer ``l`` with ``drop[l] > 0`` (inverted dropout, training
+    only) keeps its activations in ``A``, its mask (0 or ``1 / (1 - p)``)
+    in ``Mbuf`` and the masked output fed forward in ``Obuf``.
+    """
     n_layers = sizes.shape[0] - 1
     A_in = _matrix(Xb, 0, m, sizes[0])
     for layer in range(n_layers):
@@ -105,9 +110,20 @@ def _forward(theta, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf,
                 Z[i, j] += theta[b0 + j]
         if layer < n_layers - 1:
             act_fwd(layer, Z, A, act_hp)
+            A_in = A
+            if layer < drop.shape[0] and drop[layer] > 0.0:
+                rate = drop[layer]
+                scale = 1.0 / (1.0 - rate)
+                M = _matrix(Mbuf, a_off[layer], m, n_out)
+                dropped = _matrix(Obuf, a_off[layer], m, n_out)
+                for i in range(m):
+                    for j in range(n_out):
+                        M[i, j] = scale if np.random.random() >= rate else 0.0
+                        dropped[i, j] = A[i, j] * M[i, j]
+                A_in = dropped
         else:
             _output_activation(Z, A, out_kind)
-        A_in = A
+            A_in = A
     return A_in
 
 
@@ -144,15 +160,18 @@ def _output_loss_delta(P, Yb, swb, m, out_kind, eps, D):
 
 @_inner
 def _backward(theta, grad, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf, Dbuf,
-              act_bwd, act_hp, tmp, accumulate):
+              act_bwd, act_hp, tmp, accumulate, drop, Mbuf, Obuf):
     """Backpropagate the output deltas into ``grad`` (sum over rows)."""
     n_layers = sizes.shape[0] - 1
     for layer in range(n_layers - 1, -1, -1):
         n_in = sizes[layer]
         n_out = sizes[layer + 1]
         D = _matrix(Dbuf, a_off[layer], m, n_out)
+        dropped = layer > 0 and layer - 1 < drop.shape[0] and drop[layer - 1] > 0.0
         if layer == 0:
             A_in = _matrix(Xb, 0, m, n_in)
+        elif dropped:
+            A_in = _matrix(Obuf, a_off[layer - 1], m, n_in)
         else:
             A_in = _matrix(Abuf, a_off[layer - 1], m, n_in)
         gW = _matrix(grad, w_off[layer], n_in, n_out)
@@ -176,6 +195,11 @@ def _backward(theta, grad, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf, Dbuf,
             np.dot(D, W.T, D_prev)
             act_bwd(layer - 1, _matrix(Zbuf, a_off[layer - 1], m, n_in),
                     _matrix(Abuf, a_off[layer - 1], m, n_in), D_prev, act_hp)
+            if dropped:
+                M = _matrix(Mbuf, a_off[layer - 1], m, n_in)
+                for i in range(m):
+                    for j in range(n_in):
+                        D_prev[i, j] *= M[i, j]
 
 
 @_inner
@@ -188,6 +212,36 @@ def _finalize(theta, grad, n_weights, reg, reg_hp, alpha, sw_sum):
     for i in range(grad.shape[0]):
         grad[i] *= scale
     return penalty * scale
+
+
+@_inner
+def _augment(Xb, Yb, swb, m, d, k, noise_std, mixup_alpha, mix):
+    """Mixup within the batch, then Gaussian input noise; returns sw sum."""
+    if mixup_alpha > 0.0 and m > 1:
+        lam = np.random.beta(mixup_alpha, mixup_alpha)
+        perm = np.random.permutation(m)
+        n_x = m * d
+        n_y = m * k
+        for idx in range(n_x):
+            mix[idx] = Xb[idx]
+        for idx in range(n_y):
+            mix[n_x + idx] = Yb[idx]
+        for i in range(m):
+            mix[n_x + n_y + i] = swb[i]
+        for i in range(m):
+            p = perm[i]
+            for j in range(d):
+                Xb[i * d + j] = lam * Xb[i * d + j] + (1.0 - lam) * mix[p * d + j]
+            for j in range(k):
+                Yb[i * k + j] = lam * Yb[i * k + j] + (1.0 - lam) * mix[n_x + p * k + j]
+            swb[i] = lam * swb[i] + (1.0 - lam) * mix[n_x + n_y + p]
+    if noise_std > 0.0:
+        for idx in range(m * d):
+            Xb[idx] += np.random.normal(0.0, noise_std)
+    total = 0.0
+    for i in range(m):
+        total += swb[i]
+    return total
 
 
 @_inner
@@ -212,7 +266,8 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
                 act_fwd, act_bwd, act_hp, out_kind, eps,
                 opt_step, opt_state, opt_hp, lrs, t0,
                 reg, reg_hp, alpha, clip_value, clip_norm,
-                grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf, tmp):
+                drop, noise_std, mixup_alpha,
+                grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf, tmp, Mbuf, Obuf, mix):
     """Run one epoch of minibatch training in place.
 
     Parameters
@@ -246,7 +301,11 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
         Regularizer block, its hyperparameters and strength.
     clip_value, clip_norm : float
         Gradient clipping by value and by global norm (0 disables each).
-    grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf, tmp : ndarray
+    drop : ndarray (n_hidden,), float64
+        Dropout rate of each hidden layer (0 disables).
+    noise_std, mixup_alpha : float
+        Gaussian input noise and mixup's Beta parameter (0 disables each).
+    grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf, tmp, Mbuf, Obuf, mix : ndarray
         Work buffers, overwritten.
 
     Returns
@@ -255,21 +314,25 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
         Sum over batches of ``batch_loss * batch_length``.
     """
     n = X.shape[0]
+    np.random.seed(seed)
     if shuffle:
-        np.random.seed(seed)
         np.random.shuffle(order)
     total = 0.0
     step = 0
+    augment = noise_std > 0.0 or mixup_alpha > 0.0
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
         sw_sum = _gather(X, Y, sw, order, start, m, Xb, Yb, swb)
+        if augment:
+            sw_sum = _augment(Xb, Yb, swb, m, X.shape[1], Y.shape[1],
+                              noise_std, mixup_alpha, mix)
         P = _forward(theta, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf,
-                     act_fwd, act_hp, out_kind)
+                     act_fwd, act_hp, out_kind, drop, Mbuf, Obuf)
         n_out = sizes[sizes.shape[0] - 1]
         D = _matrix(Dbuf, a_off[sizes.shape[0] - 2], m, n_out)
         loss_sum = _output_loss_delta(P, Yb, swb, m, out_kind, eps, D)
         _backward(theta, grad, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf,
-                  Dbuf, act_bwd, act_hp, tmp, False)
+                  Dbuf, act_bwd, act_hp, tmp, False, drop, Mbuf, Obuf)
         penalty = _finalize(theta, grad, n_weights, reg, reg_hp, alpha, sw_sum)
         total += (loss_sum / sw_sum + penalty) * m
         _clip(grad, clip_value, clip_norm)
@@ -293,6 +356,7 @@ def loss_grad(theta, X, Y, sw, chunk, sizes, w_off, b_off, a_off, n_weights,
     """
     n = X.shape[0]
     order = np.arange(n)
+    no_drop = np.zeros(0)
     loss_sum = 0.0
     sw_total = 0.0
     n_layers = sizes.shape[0] - 1
@@ -300,11 +364,11 @@ def loss_grad(theta, X, Y, sw, chunk, sizes, w_off, b_off, a_off, n_weights,
         m = min(chunk, n - start)
         sw_total += _gather(X, Y, sw, order, start, m, Xb, Yb, swb)
         P = _forward(theta, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf,
-                     act_fwd, act_hp, out_kind)
+                     act_fwd, act_hp, out_kind, no_drop, Abuf, Abuf)
         D = _matrix(Dbuf, a_off[n_layers - 1], m, sizes[n_layers])
         loss_sum += _output_loss_delta(P, Yb, swb, m, out_kind, eps, D)
         _backward(theta, grad, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf,
-                  Dbuf, act_bwd, act_hp, tmp, start > 0)
+                  Dbuf, act_bwd, act_hp, tmp, start > 0, no_drop, Abuf, Abuf)
     penalty = _finalize(theta, grad, n_weights, reg, reg_hp, alpha, sw_total)
     return loss_sum / sw_total + penalty
 
@@ -321,7 +385,7 @@ def predict(theta, X, chunk, sizes, w_off, b_off, a_off, act_fwd, act_hp,
             for j in range(d):
                 Xb[i * d + j] = X[start + i, j]
         P = _forward(theta, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf,
-                     act_fwd, act_hp, out_kind)
+                     act_fwd, act_hp, out_kind, np.zeros(0), Abuf, Abuf)
         for i in range(m):
             for j in range(k):
                 out[start + i, j] = P[i, j]
@@ -353,7 +417,8 @@ def _signatures(dtype):
                            act_fwd, act_bwd, H2, i64, f64,
                            opt, A2, H1, H1, i64,
                            reg, H1, f64, f64, f64,
-                           A1, A1, A1, A1, A1, A1, A1, A1),
+                           H1, f64, f64,
+                           A1, A1, A1, A1, A1, A1, A1, A1, A1, A1, A1),
         "loss_grad": f64(A1, R2, R2, R1, i64, I1, I1, I1, I1, i64,
                          act_fwd, act_bwd, H2, i64, f64, reg, H1, f64,
                          A1, A1, A1, A1, A1, A1, A1, A1),
