@@ -257,11 +257,12 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
 def _update_ratios(layout, before, theta):
     """Per layer ``||W_after - W_before|| / ||W_before||``."""
     ratios = []
-    for i, (fan_in, fan_out) in enumerate(layout.shapes):
-        sl = slice(layout.w_off[i], layout.w_off[i] + fan_in * fan_out)
-        norm = float(np.linalg.norm(before[sl]))
-        change = float(np.linalg.norm(theta[sl] - before[sl]))
-        ratios.append(change / norm if norm > 0 else float("inf"))
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run
+        for i, (fan_in, fan_out) in enumerate(layout.shapes):
+            sl = slice(layout.w_off[i], layout.w_off[i] + fan_in * fan_out)
+            norm = float(np.linalg.norm(before[sl]))
+            change = float(np.linalg.norm(theta[sl] - before[sl]))
+            ratios.append(change / norm if norm > 0 else float("inf"))
     return ratios
 
 
