@@ -16,8 +16,18 @@ _LAZY = {
     "Initializer": "skdeep._spec",
     "Optimizer": "skdeep._spec",
     "Regularizer": "skdeep._spec",
+    "Loss": "skdeep._spec",
     "register_plugin": "skdeep._api",
     "list_plugins": "skdeep._api",
+    "TrainingCurveDisplay": "skdeep._display",
+    "LearningRateSchedule": "skdeep._schedules",
+    "ConstantSchedule": "skdeep._schedules",
+    "ExponentialDecay": "skdeep._schedules",
+    "InverseTimeDecay": "skdeep._schedules",
+    "StepDecay": "skdeep._schedules",
+    "CyclicLR": "skdeep._schedules",
+    "CosineWarmRestarts": "skdeep._schedules",
+    "ReduceLROnPlateau": "skdeep._schedules",
 }
 
 __all__ = ["hookimpl", *_LAZY]

@@ -98,7 +98,8 @@ def main(argv=None):
     demo.set_defaults(func=_demo)
     plugins = sub.add_parser("plugins", help="list registered plugins")
     plugins.add_argument("--kind", choices=["activation", "optimizer",
-                                            "initializer", "regularizer"])
+                                            "initializer", "regularizer",
+                                            "loss"])
     plugins.set_defaults(func=_plugins)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -30,7 +30,7 @@ def list_plugins(kind=None):
 
     Parameters
     ----------
-    kind : {"activation", "optimizer", "initializer", "regularizer"}, optional
+    kind : {"activation", "optimizer", "initializer", "regularizer", "loss"}, optional
         Restrict to one kind.
 
     Returns

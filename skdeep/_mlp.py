@@ -38,8 +38,9 @@ from sklearn.utils.validation import (
 )
 
 from . import _training
-from ._network import CompiledNetwork
-from ._spec import Activation, Initializer, Optimizer, Regularizer, resolve
+from ._network import CompiledNetwork, Layout
+from ._schedules import SCHEDULE_NAMES, LearningRateSchedule
+from ._spec import Activation, Initializer, Loss, Optimizer, Regularizer, resolve
 
 _LINKED_PARAMS = ("momentum", "nesterovs_momentum", "beta_1", "beta_2", "epsilon")
 
@@ -60,7 +61,10 @@ class BaseMultilayerPerceptron(BaseEstimator):
             StrOptions({"auto"}),
             Interval(Integral, 1, None, closed="left"),
         ],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate": [
+            StrOptions({"constant", "invscaling", "adaptive", *SCHEDULE_NAMES}),
+            LearningRateSchedule,
+        ],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -89,6 +93,14 @@ class BaseMultilayerPerceptron(BaseEstimator):
         "dropout": [Interval(Real, 0, 1, closed="left"), tuple, list],
         "input_noise": [Interval(Real, 0, None, closed="left")],
         "mixup_alpha": [Interval(Real, 0, None, closed="left")],
+        "loss": [str, Loss],
+        "batch_norm": ["boolean", tuple, list],
+        "batch_norm_momentum": [Interval(Real, 0, 1, closed="left")],
+        "early_stopping_metric": [StrOptions({"score", "loss"})],
+        "restore_best_weights": ["boolean"],
+        "transfer_from": [None, BaseEstimator, dict],
+        "transfer_layers": [None, Interval(Integral, 1, None, closed="left")],
+        "frozen_layers": [None, tuple, list],
     }
 
     # -- plugin resolution -------------------------------------------------
@@ -167,27 +179,179 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 )
             self.coefs_.append(coef)
             self.intercepts_.append(intercept)
-        self._best_coefs = [c.copy() for c in self.coefs_]
-        self._best_intercepts = [i.copy() for i in self.intercepts_]
         self._optimizer_state = None
 
-    def _init_history(self, stochastic):
+    def _initialize_extras(self, layout, activations, dtype):
+        """Batch-norm scale/shift/statistics and learnable activation values."""
+        n_hidden = len(layout.shapes) - 1
+        widths = [layout.shapes[i][1] for i in range(n_hidden)]
+        bn = layout.batch_norm
+        self.bn_scales_ = [np.ones(w, dtype) if bn[i] else None
+                           for i, w in enumerate(widths)]
+        self.bn_shifts_ = [np.zeros(w, dtype) if bn[i] else None
+                           for i, w in enumerate(widths)]
+        self.bn_running_means_ = [np.zeros(w, dtype) if bn[i] else None
+                                  for i, w in enumerate(widths)]
+        self.bn_running_vars_ = [np.ones(w, dtype) if bn[i] else None
+                                 for i, w in enumerate(widths)]
+        self.activation_params_ = [
+            np.full(widths[i], hp[plugin.learnable], dtype)
+            if plugin.learnable else None
+            for i, (plugin, hp) in enumerate(activations)
+        ]
+
+    def _transfer(self, layout):
+        """Copy leading layers from ``transfer_from`` (first fit only)."""
+        donor = self.transfer_from
+        if donor is None:
+            return
+        if isinstance(donor, dict):
+            missing = {"coefs_", "intercepts_"} - set(donor)
+            if missing:
+                raise ValueError(
+                    "transfer_from as a dict needs the keys 'coefs_' and "
+                    f"'intercepts_' (optionally 'bn_scales_', 'bn_shifts_', "
+                    f"'bn_running_means_', 'bn_running_vars_', "
+                    f"'activation_params_'); missing {sorted(missing)}."
+                )
+            source = donor
+        else:
+            if not hasattr(donor, "coefs_"):
+                raise ValueError(
+                    "transfer_from must be a fitted MLP estimator (or a dict of "
+                    f"its weights); {type(donor).__name__} is not fitted."
+                )
+            source = vars(donor)
+        coefs, intercepts = source["coefs_"], source["intercepts_"]
+        n_layers = len(layout.shapes)
+        count = len(coefs) if self.transfer_layers is None else self.transfer_layers
+        if count > min(len(coefs), n_layers):
+            raise ValueError(
+                f"transfer_layers={count} but the source has {len(coefs)} and "
+                f"this network {n_layers} weight layers."
+            )
+        for i in range(count):
+            shape = np.shape(coefs[i])
+            if shape != layout.shapes[i]:
+                raise ValueError(
+                    f"transfer_from layer {i} has weights of shape {shape} but "
+                    f"this network's layer {i} is {layout.shapes[i]}; transfer "
+                    "fewer layers (transfer_layers) or change "
+                    "hidden_layer_sizes."
+                )
+        dtype = self.coefs_[0].dtype
+        for i in range(count):
+            self.coefs_[i] = np.array(coefs[i], dtype=dtype)
+            self.intercepts_[i] = np.array(intercepts[i], dtype=dtype)
+            for key in ("bn_scales_", "bn_shifts_", "bn_running_means_",
+                        "bn_running_vars_", "activation_params_"):
+                values = source.get(key)
+                ours = getattr(self, key)
+                if (values is not None and i < len(ours) and i < len(values)
+                        and ours[i] is not None and values[i] is not None
+                        and np.shape(values[i]) == ours[i].shape):
+                    ours[i] = np.array(values[i], dtype=dtype)
+
+    def _frozen_segments(self, layout):
+        """``[start, stop)`` ranges of ``theta`` held fixed (frozen_layers)."""
+        if not self.frozen_layers:
+            return None
+        n_layers = len(layout.shapes)
+        layers = []
+        for index in self.frozen_layers:
+            if (not isinstance(index, Integral) or isinstance(index, bool)
+                    or not -n_layers <= index < n_layers):
+                raise ValueError(
+                    f"frozen_layers must hold weight-layer indices in "
+                    f"[{-n_layers}, {n_layers - 1}] (0 is the first layer, -1 "
+                    f"the output layer); got {self.frozen_layers!r}."
+                )
+            layers.append(int(index) % n_layers)
+        return layout.layer_segments(sorted(set(layers)))
+
+    def _init_history(self, stochastic, validate):
         if stochastic:
             self.loss_curve_ = []
             self.history_ = []
             self._no_improvement_count = 0
-            if self.early_stopping:
+            self.best_loss_ = None if self.early_stopping else np.inf
+            if validate:
                 self.validation_scores_ = []
                 self.validation_loss_curve_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
             else:
-                self.best_loss_ = np.inf
                 self.validation_scores_ = None
                 self.validation_loss_curve_ = None
+            if self.early_stopping:
+                self.best_validation_score_ = -np.inf
+                self.best_validation_loss_ = np.inf
+                self._best_monitored = np.inf
+            else:
                 self.best_validation_score_ = None
+                self.best_validation_loss_ = None
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _extras(self):
+        return {"bn_scale": self.bn_scales_, "bn_shift": self.bn_shifts_,
+                "activation_params": self.activation_params_}
+
+    def _running_stats(self, layout, dtype):
+        """Flat batch-norm running statistics from the fitted attributes."""
+        running = np.zeros(layout.n_unit_values, dtype=dtype)
+        for i, (mean, var) in enumerate(zip(self.bn_running_means_,
+                                            self.bn_running_vars_, strict=True)):
+            if mean is not None:
+                v0, width = layout.v_off[i], layout.shapes[i][1]
+                running[v0:v0 + width] = mean
+                running[v0 + width:v0 + 2 * width] = var
+        return running
+
+    def _export_parameters(self, layout, theta, running):
+        """Point the public parameter attributes at ``theta`` and ``running``."""
+        self.coefs_, self.intercepts_ = layout.unpack(theta)
+        extras = layout.unpack_extras(theta)
+        self.bn_scales_ = extras["bn_scale"]
+        self.bn_shifts_ = extras["bn_shift"]
+        self.activation_params_ = extras["activation_params"]
+        means, variances = [], []
+        for i in range(len(layout.shapes) - 1):
+            if layout.batch_norm[i]:
+                v0, width = layout.v_off[i], layout.shapes[i][1]
+                means.append(running[v0:v0 + width])
+                variances.append(running[v0 + width:v0 + 2 * width])
+            else:
+                means.append(None)
+                variances.append(None)
+        self.bn_running_means_, self.bn_running_vars_ = means, variances
+
+    def _batch_norm_layers(self, n_hidden):
+        value = self.batch_norm
+        if isinstance(value, (tuple, list)):
+            if len(value) != n_hidden:
+                raise ValueError(
+                    f"batch_norm has {len(value)} entries but there are "
+                    f"{n_hidden} hidden layers; give one bool per hidden layer "
+                    "or a single bool."
+                )
+            return [bool(v) for v in value]
+        return [bool(value)] * n_hidden
+
+    def _resolve_loss(self):
+        plugin, hp = resolve("loss", self.loss, param_name="loss")
+        task = "classification" if is_classifier(self) else "regression"
+        if plugin.task != task:
+            from ._registry import get_registry
+
+            accepted = [
+                name for name in get_registry().names("loss")
+                if get_registry().get("loss", name).task == task
+            ]
+            raise ValueError(
+                f"loss {plugin.name!r} is a {plugin.task} loss; "
+                f"{type(self).__name__} accepts: {', '.join(accepted)}."
+            )
+        return plugin, hp
+
+    def _fit(self, X, y, sample_weight=None, incremental=False,
+             validation_data=None):
         # Everything below may fail; restore the previous state if it does
         # so a failed fit never leaves a half-updated model behind.
         backup = {
@@ -196,16 +360,19 @@ class BaseMultilayerPerceptron(BaseEstimator):
             for key, value in self.__dict__.items()
         }
         try:
-            return self._fit_unsafe(X, y, sample_weight, incremental)
+            return self._fit_unsafe(X, y, sample_weight, incremental,
+                                    validation_data)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(backup)
             raise
 
-    def _fit_unsafe(self, X, y, sample_weight, incremental):
+    def _fit_unsafe(self, X, y, sample_weight, incremental, validation_data):
         hidden = self._hidden_sizes()
         activations = self._resolve_activations(len(hidden))
         optimizer = self._resolve_solver()
+        loss = self._resolve_loss()
+        batch_norm = self._batch_norm_layers(len(hidden))
         regularizer = resolve("regularizer", self.regularizer,
                               param_name="regularizer")
         resolve("initializer", self.initializer, param_name="initializer")
@@ -247,6 +414,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
         }
         if np.any(np.asarray(self.dropout, dtype=float) > 0):
             stochastic_only["dropout"] = self.dropout
+        if any(batch_norm):
+            stochastic_only["batch_norm"] = self.batch_norm
         if stochastic_only and optimizer[0].full_batch:
             raise ValueError(
                 f"{', '.join(stochastic_only)} apply to stochastic solvers; "
@@ -266,30 +435,89 @@ class BaseMultilayerPerceptron(BaseEstimator):
                     f"fitted model {expected}, got {layer_units}."
                 )
         stochastic = not optimizer[0].full_batch
+        if validation_data is not None:
+            if not stochastic:
+                raise ValueError(
+                    "validation_data needs a stochastic solver; solver "
+                    f"{optimizer[0].name!r} has no epochs to validate."
+                )
+            validation_data = self._validate_validation_data(validation_data, dtype)
+        validate = stochastic and (self.early_stopping or validation_data is not None)
+        layout = Layout(layer_units, batch_norm,
+                        [p.learnable is not None for p, _ in activations])
         if first_pass:
             self._initialize(Y, layer_units, dtype, len(hidden))
-            self._init_history(stochastic)
-        elif stochastic and getattr(self, "loss_curve_", None) is None:
-            self._init_history(stochastic)
+            self._initialize_extras(layout, activations, dtype)
+            self._transfer(layout)
+            self._init_history(stochastic, validate)
+        else:
+            if ([s is not None for s in self.bn_scales_] != batch_norm
+                    or [a is not None for a in self.activation_params_]
+                    != layout.learnable):
+                raise ValueError(
+                    "warm_start/partial_fit needs the same batch_norm layers "
+                    "and activations with learned parameters as the fitted "
+                    "model."
+                )
+            if stochastic and (getattr(self, "loss_curve_", None) is None
+                               or validate != (self.validation_scores_ is not None)):
+                self._init_history(stochastic, validate)
+        if self.out_activation_ in ("identity", "exp"):
+            self.out_activation_ = loss[0].output_activation
+        frozen = self._frozen_segments(layout)
 
         Y = self._smooth_targets(Y)
-        net = CompiledNetwork(layer_units, activations, self.out_activation_, dtype)
-        theta = net.layout.pack(self.coefs_, self.intercepts_, dtype)
+        net = CompiledNetwork(layer_units, activations, self.out_activation_, dtype,
+                              loss=loss, batch_norm=batch_norm)
+        theta = layout.pack(self.coefs_, self.intercepts_, dtype, self._extras())
+        running = self._running_stats(layout, dtype)
         reg = _training.regularizer(regularizer, dtype)
         self._unweighted = unweighted
         if stochastic:
             _training.fit_stochastic(self, net, theta, X, Y, sample_weight, y_raw,
-                                     optimizer, reg, incremental)
+                                     optimizer, reg, incremental, running,
+                                     validation_data, frozen)
         else:
-            _training.fit_lbfgs(self, net, theta, X, Y, sample_weight, reg)
+            _training.fit_lbfgs(self, net, theta, X, Y, sample_weight, reg, frozen)
         del self._unweighted
         if not np.isfinite(theta).all():
             raise ValueError(
                 "Solver produced non-finite parameter weights. The input data may"
                 " contain large values and need to be preprocessed."
             )
-        self.coefs_, self.intercepts_ = net.layout.unpack(theta)
+        self._export_parameters(layout, theta, running)
         return self
+
+    def _validate_validation_data(self, validation_data, dtype):
+        """``(X_val, y_val[, sample_weight_val])`` in the training encoding."""
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError(
+                "validation_data must be a tuple (X_val, y_val) or (X_val, "
+                f"y_val, sample_weight_val); got {type(validation_data).__name__}."
+            )
+        X_val, y_val = validation_data[0], validation_data[1]
+        sw_val = validation_data[2] if len(validation_data) == 3 else None
+        X_val = validate_data(self, X_val, accept_sparse=["csr", "csc"],
+                              dtype=dtype, reset=False)
+        if sp.issparse(X_val):
+            X_val = X_val.toarray()
+        X_val = np.ascontiguousarray(X_val, dtype=dtype)
+        y_val = np.asarray(y_val)
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = y_val.ravel()
+        if y_val.shape[0] != X_val.shape[0]:
+            raise ValueError(
+                f"validation_data has {X_val.shape[0]} rows in X_val but "
+                f"{y_val.shape[0]} in y_val."
+            )
+        Y_val = self._encode_targets(y_val)
+        Y_val = np.ascontiguousarray(Y_val.reshape(len(y_val), -1), dtype=dtype)
+        if sw_val is not None:
+            sw_val = _check_sample_weight(sw_val, X_val, dtype=dtype)
+        return X_val, y_val, sw_val, Y_val
+
+    def _encode_targets(self, y):
+        return np.asarray(y, dtype=float)
 
     def _check_targets(self, Y):
         pass
@@ -315,7 +543,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         return Y
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, validation_data=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -327,13 +555,20 @@ class BaseMultilayerPerceptron(BaseEstimator):
             in regression).
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
+        validation_data : tuple, default=None
+            ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``:
+            a validation set scored after every epoch (stochastic solvers).
+            With ``early_stopping`` it replaces the ``validation_fraction``
+            split; without, it only records ``validation_loss_curve_`` and
+            ``validation_scores_``.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False,
+                         validation_data=validation_data)
 
     def _check_solver(self):
         plugin, _ = self._resolve_solver()
@@ -356,9 +591,19 @@ class BaseMultilayerPerceptron(BaseEstimator):
         hidden = [c.shape[1] for c in self.coefs_[:-1]]
         layer_units = [self.coefs_[0].shape[0]] + hidden + [self.coefs_[-1].shape[1]]
         net = CompiledNetwork(layer_units, self._resolve_activations(len(hidden)),
-                              self.out_activation_, dtype)
-        theta = net.layout.pack(self.coefs_, self.intercepts_, dtype)
-        return net.predict(theta, X)
+                              self.out_activation_, dtype,
+                              batch_norm=[s is not None for s in self.bn_scales_])
+        layout = net.layout
+        theta = layout.pack(self.coefs_, self.intercepts_, dtype, self._extras())
+        return net.predict(theta, X, self._running_stats(layout, dtype))
+
+    def _score_outputs(self, outputs, y, sample_weight):
+        """Score raw network outputs against ``y`` (the estimator's score)."""
+        y_pred = self._outputs_to_predictions(outputs)
+        if np.issubdtype(np.asarray(y_pred).dtype, np.floating) and not np.isfinite(
+                y_pred).all():
+            return np.nan
+        return self._score_function(y, y_pred, sample_weight=sample_weight)
 
     def _score_with_function(self, X, y, sample_weight, score_function):
         y_pred = self._predict(X, check_input=False)
@@ -613,9 +858,25 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         callbacks=None,
         class_weight=None,
         label_smoothing=0.0,
+        loss="log_loss",
+        batch_norm=False,
+        batch_norm_momentum=0.9,
+        early_stopping_metric="score",
+        restore_best_weights=True,
+        transfer_from=None,
+        transfer_layers=None,
+        frozen_layers=None,
     ):
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
+        self.loss = loss
+        self.batch_norm = batch_norm
+        self.batch_norm_momentum = batch_norm_momentum
+        self.early_stopping_metric = early_stopping_metric
+        self.restore_best_weights = restore_best_weights
+        self.transfer_from = transfer_from
+        self.transfer_layers = transfer_layers
+        self.frozen_layers = frozen_layers
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -654,10 +915,21 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
 
-    @property
-    def loss(self):
-        """The loss: always ``"log_loss"`` for the classifier."""
-        return "log_loss"
+    _score_function = staticmethod(accuracy_score)
+
+    def _encode_targets(self, y):
+        unknown = np.setdiff1d(unique_labels(y), self.classes_)
+        if len(unknown):
+            raise ValueError(
+                f"validation_data has labels {unknown} not seen in training "
+                f"(classes_ is {self.classes_})."
+            )
+        return self._label_binarizer.transform(y).astype(float)
+
+    def _outputs_to_predictions(self, outputs):
+        if self.n_outputs_ == 1:
+            outputs = outputs.ravel()
+        return self._label_binarizer.inverse_transform(outputs)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
@@ -713,10 +985,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
-        if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-        return self._label_binarizer.inverse_transform(y_pred)
+        return self._outputs_to_predictions(
+            self._forward_pass_fast(X, check_input=check_input))
 
     def _score(self, X, y, sample_weight=None):
         return self._score_with_function(X, y, sample_weight, accuracy_score)
@@ -823,10 +1093,6 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
     """
     )
 
-    _parameter_constraints: dict = {
-        **BaseMultilayerPerceptron._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "poisson"})],
-    }
 
     def __init__(
         self,
@@ -863,8 +1129,22 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         input_noise=0.0,
         mixup_alpha=0.0,
         callbacks=None,
+        batch_norm=False,
+        batch_norm_momentum=0.9,
+        early_stopping_metric="score",
+        restore_best_weights=True,
+        transfer_from=None,
+        transfer_layers=None,
+        frozen_layers=None,
     ):
         self.loss = loss
+        self.batch_norm = batch_norm
+        self.batch_norm_momentum = batch_norm_momentum
+        self.early_stopping_metric = early_stopping_metric
+        self.restore_best_weights = restore_best_weights
+        self.transfer_from = transfer_from
+        self.transfer_layers = transfer_layers
+        self.frozen_layers = frozen_layers
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -907,7 +1187,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         return X, y
 
     def _check_targets(self, Y):
-        if self.loss == "poisson" and (Y < 0).any():
+        name = self.loss if isinstance(self.loss, str) else self.loss.name
+        if name == "poisson" and (Y < 0).any():
             raise ValueError(
                 "loss='poisson' requires non-negative target values; y has "
                 f"a minimum of {Y.min()}."
@@ -930,10 +1211,13 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
-        if y_pred.shape[1] == 1:
-            return y_pred.ravel()
-        return y_pred
+        return self._outputs_to_predictions(
+            self._forward_pass_fast(X, check_input=check_input))
+
+    _score_function = staticmethod(r2_score)
+
+    def _outputs_to_predictions(self, outputs):
+        return outputs.ravel() if outputs.shape[1] == 1 else outputs
 
     def _score(self, X, y, sample_weight=None):
         return self._score_with_function(X, y, sample_weight, r2_score)

@@ -20,21 +20,33 @@ OUT_KINDS = {
 
 
 class Layout:
-    """Offsets of every layer's weights and intercept in the flat vector.
+    """Offsets of every layer's parameters in the flat vector.
 
     Parameters
     ----------
     layer_units : sequence of int
         ``[n_features, *hidden_layer_sizes, n_outputs]``.
+    batch_norm : sequence of bool, optional
+        Per hidden layer: whether it has batch normalization (a scale and a
+        shift per unit in ``theta``, running statistics outside it).
+    learnable : sequence of bool, optional
+        Per hidden layer: whether its activation has a learned parameter
+        per unit.
     """
 
-    def __init__(self, layer_units):
+    def __init__(self, layer_units, batch_norm=None, learnable=None):
         self.sizes = np.asarray(layer_units, dtype=np.int64)
         n_layers = len(self.sizes) - 1
+        n_hidden = n_layers - 1
+        self.batch_norm = [bool(b) for b in (batch_norm or [False] * n_hidden)]
+        self.learnable = [bool(b) for b in (learnable or [False] * n_hidden)]
         self.shapes = [(int(self.sizes[i]), int(self.sizes[i + 1]))
                        for i in range(n_layers)]
         self.w_off = np.zeros(n_layers, dtype=np.int64)
         self.b_off = np.zeros(n_layers, dtype=np.int64)
+        self.gamma_off = np.full(n_layers, -1, dtype=np.int64)
+        self.beta_off = np.full(n_layers, -1, dtype=np.int64)
+        self.param_off = np.full(n_layers, -1, dtype=np.int64)
         offset = 0
         for i, (fan_in, fan_out) in enumerate(self.shapes):
             self.w_off[i] = offset
@@ -43,16 +55,53 @@ class Layout:
         for i, (_, fan_out) in enumerate(self.shapes):
             self.b_off[i] = offset
             offset += fan_out
+        self.n_core = offset
+        for i in range(n_hidden):
+            width = self.shapes[i][1]
+            if self.batch_norm[i]:
+                self.gamma_off[i] = offset
+                self.beta_off[i] = offset + width
+                offset += 2 * width
+            if self.learnable[i]:
+                self.param_off[i] = offset
+                offset += width
         self.n_params = offset
+        # Per-unit buffers (batch-norm statistics): two vectors per layer.
+        widths = self.sizes[1:]
+        self.v_off = np.concatenate(([0], np.cumsum(2 * widths)[:-1])).astype(np.int64)
+        self.n_unit_values = int(2 * widths.sum())
+
+    @property
+    def has_batch_norm(self):
+        return any(self.batch_norm)
 
     def a_off(self, capacity):
         """Offsets of each layer's block in the per-batch buffers."""
         widths = self.sizes[1:] * capacity
         return np.concatenate(([0], np.cumsum(widths)[:-1])).astype(np.int64)
 
-    def pack(self, coefs, intercepts, dtype):
-        """Concatenate ``coefs`` and ``intercepts`` into a new flat vector."""
-        theta = np.empty(self.n_params, dtype=dtype)
+    def offsets(self, capacity):
+        """The kernels' ``off`` matrix for batches of ``capacity`` rows."""
+        from ._kernels.cpu import mlp
+
+        off = np.empty((mlp.N_OFF_ROWS, len(self.shapes)), dtype=np.int64)
+        off[mlp.OFF_W] = self.w_off
+        off[mlp.OFF_B] = self.b_off
+        off[mlp.OFF_A] = self.a_off(capacity)
+        off[mlp.OFF_V] = self.v_off
+        off[mlp.OFF_GAMMA] = self.gamma_off
+        off[mlp.OFF_BETA] = self.beta_off
+        off[mlp.OFF_P] = self.param_off
+        return off
+
+    def pack(self, coefs, intercepts, dtype, extras=None):
+        """Concatenate parameters into a new flat vector.
+
+        ``extras`` maps ``"bn_scale"``, ``"bn_shift"`` and
+        ``"activation_params"`` to per-hidden-layer arrays (``None`` for a
+        layer without them); missing extras start at 1 (scale) and 0.
+        """
+        theta = np.zeros(self.n_params, dtype=dtype)
         for i, (fan_in, fan_out) in enumerate(self.shapes):
             coef = np.asarray(coefs[i])
             intercept = np.asarray(intercepts[i])
@@ -64,6 +113,17 @@ class Layout:
                 )
             theta[self.w_off[i]:self.w_off[i] + fan_in * fan_out] = coef.ravel()
             theta[self.b_off[i]:self.b_off[i] + fan_out] = intercept
+        extras = extras or {}
+        for key, offsets, default in (("bn_scale", self.gamma_off, 1.0),
+                                      ("bn_shift", self.beta_off, 0.0),
+                                      ("activation_params", self.param_off, 0.0)):
+            given = extras.get(key)
+            for i, start in enumerate(offsets):
+                if start < 0:
+                    continue
+                width = self.shapes[i][1]
+                value = default if given is None or given[i] is None else given[i]
+                theta[start:start + width] = value
         return theta
 
     def unpack(self, theta):
@@ -75,13 +135,43 @@ class Layout:
             intercepts.append(theta[b0:b0 + fan_out])
         return coefs, intercepts
 
+    def unpack_extras(self, theta):
+        """Per-hidden-layer views of the extra parameters (``None`` if absent)."""
+        extras = {}
+        for key, offsets in (("bn_scale", self.gamma_off),
+                             ("bn_shift", self.beta_off),
+                             ("activation_params", self.param_off)):
+            extras[key] = [
+                None if offsets[i] < 0
+                else theta[offsets[i]:offsets[i] + self.shapes[i][1]]
+                for i in range(len(self.shapes) - 1)
+            ]
+        return extras
+
+    def layer_segments(self, layers):
+        """``[start, stop)`` ranges of ``theta`` owned by weight ``layers``.
+
+        A layer owns its weights, its intercept and its extra parameters.
+        """
+        segments = []
+        for i in layers:
+            fan_in, fan_out = self.shapes[i]
+            segments.append((self.w_off[i], self.w_off[i] + fan_in * fan_out))
+            segments.append((self.b_off[i], self.b_off[i] + fan_out))
+            for offsets, width in ((self.gamma_off, 2 * fan_out),
+                                   (self.param_off, fan_out)):
+                if offsets[i] >= 0:
+                    segments.append((offsets[i], offsets[i] + width))
+        return np.asarray(segments, dtype=np.int64).reshape(-1, 2)
+
 
 class Workspace:
     """Work buffers for batches of up to ``capacity`` rows, allocated once."""
 
     def __init__(self, layout, capacity, dtype):
         self.capacity = int(capacity)
-        self.a_off = layout.a_off(self.capacity)
+        self.off = layout.offsets(self.capacity)
+        self.a_off = self.off[2]
         total = int(self.capacity * layout.sizes[1:].sum())
         self.Xb = np.empty(self.capacity * int(layout.sizes[0]), dtype=dtype)
         self.Yb = np.empty(self.capacity * int(layout.sizes[-1]), dtype=dtype)
@@ -89,9 +179,13 @@ class Workspace:
         self.Z = np.empty(total, dtype=dtype)
         self.A = np.empty(total, dtype=dtype)
         self.D = np.empty(total, dtype=dtype)
+        # batch normalization: normalized values and per-unit batch stats
+        self.H = np.empty(total if layout.has_batch_norm else 0, dtype=dtype)
+        self.V = np.empty(layout.n_unit_values, dtype=dtype)
         self.grad = np.zeros(layout.n_params, dtype=dtype)
         biggest = max(i * o for i, o in layout.shapes)
         self.tmp = np.empty(biggest, dtype=dtype)
+        self.totals = np.zeros(2)
         # dropout masks and outputs, mixup copies: sized only when used
         self.M = np.empty(0, dtype=dtype)
         self.O = np.empty(0, dtype=dtype)
@@ -123,8 +217,16 @@ def hyperparameter_vector(hp):
     return np.asarray(values if values else [0.0], dtype=np.float64)
 
 
+# Canonical loss of each output activation, used when none is given.
+DEFAULT_LOSSES = {"identity": "squared_error", "exp": "poisson",
+                  "logistic": "log_loss", "softmax": "log_loss"}
+
+# Batch-norm variance epsilon, as Keras and PyTorch.
+BN_EPSILON = 1e-5
+
+
 class CompiledNetwork:
-    """A network layout with its activation blocks, ready to run kernels.
+    """A network layout with its compiled blocks, ready to run kernels.
 
     Parameters
     ----------
@@ -134,19 +236,57 @@ class CompiledNetwork:
     out_activation : str
         sklearn's ``out_activation_`` name.
     dtype : numpy dtype
+    loss : (LossPlugin, dict), optional
+        The training loss (default: the canonical loss of ``out_activation``).
+    average_outputs : bool, optional
+        Override the loss's ``average_outputs``.
+    batch_norm : sequence of bool, optional
+        Per hidden layer.
     """
 
-    def __init__(self, layer_units, activations, out_activation, dtype):
-        self.layout = Layout(layer_units)
+    def __init__(self, layer_units, activations, out_activation, dtype,
+                 loss=None, batch_norm=None):
+        learnable = [plugin.learnable is not None for plugin, _ in activations]
+        self.layout = Layout(layer_units, batch_norm, learnable)
         self.dtype = np.dtype(dtype)
         self.out_kind = OUT_KINDS[out_activation]
+        self.out_activation = out_activation
         self.act_hp = hyperparameter_matrix(activations)
         self.act_fwd, self.act_bwd = cpu_blocks.activation_blocks(
             [plugin for plugin, _ in activations], self.dtype
         )
-        self.eps = float(np.finfo(self.dtype).eps)
+        self._loss = loss
+        self._loss_block = None
 
-    def predict(self, theta, X, chunk=256):
+    def loss_block(self):
+        """The compiled loss block and its hyperparameter vector."""
+        if self._loss_block is None:
+            if self._loss is None:
+                from ._spec import resolve
+
+                self._loss = resolve("loss", DEFAULT_LOSSES[self.out_activation])
+            plugin, hp = self._loss
+            self._loss_block = (
+                cpu_blocks.loss_block(plugin, self.out_kind,
+                                      plugin.average_outputs, self.dtype),
+                hyperparameter_vector(hp),
+            )
+        return self._loss_block
+
+    def new_running_stats(self):
+        """Initial batch-norm running statistics: mean 0, variance 1."""
+        running = np.zeros(self.layout.n_unit_values, dtype=self.dtype)
+        for i, width in enumerate(self.layout.sizes[1:]):
+            v0 = self.layout.v_off[i]
+            running[v0 + width:v0 + 2 * width] = 1.0
+        return running
+
+    def _running(self, running):
+        if running is None:
+            return np.zeros(self.layout.n_unit_values, dtype=self.dtype)
+        return running
+
+    def predict(self, theta, X, running=None, chunk=256):
         """Network outputs for ``X`` (C-contiguous, network dtype).
 
         Rows go through in chunks small enough for the per-layer buffers to
@@ -160,39 +300,50 @@ class CompiledNetwork:
         if n == 0:
             return out
         cpu_mlp.kernel("predict", self.dtype)(
-            theta, X, capacity, layout.sizes, layout.w_off, layout.b_off,
-            ws.a_off, self.act_fwd, self.act_hp, self.out_kind,
-            ws.Xb, ws.Z, ws.A, out,
+            theta, X, capacity, layout.sizes, ws.off, self.act_fwd,
+            self.act_hp, self.out_kind, self._running(running), BN_EPSILON,
+            ws.Xb, ws.Z, ws.A, ws.H, ws.V, out,
         )
         return out
 
-    def loss_grad(self, theta, X, Y, sw, reg_block, reg_hp, alpha, ws):
+    def loss_grad(self, theta, X, Y, sw, reg_block, reg_hp, alpha, ws,
+                  running=None, train=False):
         """Full-data loss; the gradient is left in ``ws.grad``."""
         layout = self.layout
+        loss, loss_hp = self.loss_block()
         return cpu_mlp.kernel("loss_grad", self.dtype)(
-            theta, X, Y, sw, ws.capacity, layout.sizes, layout.w_off,
-            layout.b_off, ws.a_off, layout.n_weights, self.act_fwd,
-            self.act_bwd, self.act_hp, self.out_kind, self.eps, reg_block,
-            reg_hp, alpha, ws.grad, ws.Xb, ws.Yb, ws.swb, ws.Z, ws.A, ws.D,
-            ws.tmp,
+            theta, X, Y, sw, ws.capacity, layout.sizes, ws.off,
+            layout.n_weights, layout.n_core, self.act_fwd, self.act_bwd,
+            self.act_hp, self.out_kind, loss, loss_hp, reg_block, reg_hp,
+            alpha, self._running(running), BN_EPSILON, train, ws.grad, ws.Xb,
+            ws.Yb, ws.swb, ws.Z, ws.A, ws.D, ws.H, ws.V, ws.tmp,
         )
 
     def train_epoch(self, theta, X, Y, sw, order, batch_size, shuffle, seed,
                     opt_block, opt_state, opt_hp, lrs, t0, reg_block, reg_hp,
                     alpha, ws, clip_value=0.0, clip_norm=0.0, dropout=None,
-                    noise_std=0.0, mixup_alpha=0.0):
-        """One compiled epoch; returns the summed ``batch_loss * batch_len``."""
+                    noise_std=0.0, mixup_alpha=0.0, running=None,
+                    bn_momentum=0.9, frozen=None):
+        """One compiled epoch; returns the summed ``batch_loss * batch_len``.
+
+        ``ws.totals`` receives the epoch's running training-score sums.
+        """
         layout = self.layout
+        loss, loss_hp = self.loss_block()
+        if frozen is None:
+            frozen = np.zeros((0, 2), dtype=np.int64)
         return cpu_mlp.kernel("train_epoch", self.dtype)(
             theta, X, Y, sw, order, batch_size, shuffle, seed, layout.sizes,
-            layout.w_off, layout.b_off, ws.a_off, layout.n_weights,
-            self.act_fwd, self.act_bwd, self.act_hp, self.out_kind, self.eps,
-            opt_block, opt_state, opt_hp, lrs, t0, reg_block, reg_hp, alpha,
-            float(clip_value), float(clip_norm),
+            ws.off, layout.n_weights, layout.n_core,
+            self.act_fwd, self.act_bwd, self.act_hp, self.out_kind, loss,
+            loss_hp, opt_block, opt_state, opt_hp, lrs, t0, reg_block, reg_hp,
+            alpha, float(clip_value), float(clip_norm),
             np.zeros(0) if dropout is None else dropout,
-            float(noise_std), float(mixup_alpha),
-            ws.grad, ws.Xb, ws.Yb, ws.swb, ws.Z, ws.A, ws.D, ws.tmp,
-            ws.M, ws.O, ws.mix,
+            float(noise_std), float(mixup_alpha), self._running(running),
+            float(bn_momentum), BN_EPSILON, frozen,
+            theta.copy() if len(frozen) else theta, ws.totals,
+            ws.grad, ws.Xb, ws.Yb, ws.swb, ws.Z, ws.A, ws.D, ws.H, ws.V,
+            ws.tmp, ws.M, ws.O, ws.mix,
         )
 
 

@@ -21,6 +21,7 @@ from . import hookspecs
 from .plugin_types import (
     ActivationPlugin,
     InitializerPlugin,
+    LossPlugin,
     OptimizerPlugin,
     RegularizerPlugin,
 )
@@ -33,6 +34,7 @@ KINDS = {
     "optimizer": ("skdeep_optimizers", OptimizerPlugin),
     "initializer": ("skdeep_initializers", InitializerPlugin),
     "regularizer": ("skdeep_regularizers", RegularizerPlugin),
+    "loss": ("skdeep_losses", LossPlugin),
 }
 
 _BUILTIN_MODULES = (
@@ -40,6 +42,7 @@ _BUILTIN_MODULES = (
     "skdeep.builtins.optimizers",
     "skdeep.builtins.initializers",
     "skdeep.builtins.regularizers",
+    "skdeep.builtins.losses",
 )
 
 

@@ -88,11 +88,18 @@ class Regularizer(_PluginSpec):
     _kind = "regularizer"
 
 
+class Loss(_PluginSpec):
+    """A loss by name, with hyperparameters (e.g. Huber's ``delta``)."""
+
+    _kind = "loss"
+
+
 SPEC_TYPES = {
     "activation": Activation,
     "optimizer": Optimizer,
     "initializer": Initializer,
     "regularizer": Regularizer,
+    "loss": Loss,
 }
 
 

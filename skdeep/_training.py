@@ -29,19 +29,24 @@ except ImportError:  # pragma: no cover
 _FULL_BATCH_CHUNK = 2048
 
 
-def fit_lbfgs(est, net, theta, X, Y, sw, reg):
+def fit_lbfgs(est, net, theta, X, Y, sw, reg, frozen=None):
     """Minimize the full-data loss with scipy's L-BFGS-B.
 
-    ``theta`` is updated in place with the solution.
+    ``theta`` is updated in place with the solution. The ``frozen``
+    ``[start, stop)`` ranges get a zero gradient, so L-BFGS never moves them.
     """
     reg_block, reg_hp = reg
     ws = Workspace(net.layout, min(_FULL_BATCH_CHUNK, X.shape[0]), net.dtype)
     alpha = float(est.alpha)
+    frozen = () if frozen is None else frozen
 
     def fun(x):
         theta[:] = x
         loss = net.loss_grad(theta, X, Y, sw, reg_block, reg_hp, alpha, ws)
-        return loss, ws.grad.astype(np.float64)
+        grad = ws.grad.astype(np.float64)
+        for start, stop in frozen:
+            grad[start:stop] = 0.0
+        return loss, grad
 
     iprint = 1 if est.verbose is True or est.verbose >= 1 else -1
     result = scipy.optimize.minimize(
@@ -62,39 +67,149 @@ def fit_lbfgs(est, net, theta, X, Y, sw, reg):
 
 
 class Schedule:
-    """sklearn's learning-rate schedules for stochastic solvers."""
+    """The learning rate of every step, and its reaction to each epoch.
 
-    def __init__(self, est, follows):
-        self.kind = est.learning_rate if follows else "constant"
+    sklearn's ``constant``, ``invscaling`` and ``adaptive`` behave exactly as
+    in sklearn (and, like sklearn's, are ignored by ``adam``); any other name
+    or a :class:`skdeep.LearningRateSchedule` object applies to every
+    stochastic optimizer.
+    """
+
+    def __init__(self, est, follows, steps_per_epoch):
+        from ._schedules import make_schedule
+
         self.init = float(est.learning_rate_init)
+        self.custom = make_schedule(est.learning_rate)
+        if self.custom is not None:
+            self.kind = "custom"
+            self.state = self.custom.start(self.init, steps_per_epoch)
+        else:
+            self.kind = est.learning_rate if follows else "constant"
         self.power_t = float(est.power_t)
         self.rate = self.init
+
+    def rates(self, epoch, first_step, n_steps):
+        """float64 rates of the ``n_steps`` steps of an epoch."""
+        if self.custom is not None:
+            rates = np.asarray(
+                self.custom.rates(self.state, epoch, first_step, n_steps),
+                dtype=np.float64,
+            )
+            if rates.shape != (n_steps,) or not np.isfinite(rates).all():
+                raise ValueError(
+                    f"learning_rate schedule {self.custom!r} returned "
+                    f"{rates!r}; expected {n_steps} finite rates."
+                )
+            return rates
+        return np.full(n_steps, self.rate)
+
+    def epoch_end(self, monitor):
+        """Feed the monitored loss to a custom schedule; returns its message."""
+        if self.custom is not None:
+            return self.custom.epoch_end(self.state, monitor)
+        return None
 
     def iteration_ends(self, time_step):
         if self.kind == "invscaling":
             self.rate = self.init / (time_step + 1) ** self.power_t
 
-    def trigger_stopping(self, msg, verbose):
+    def trigger_stopping(self, msg, report):
+        """sklearn's reaction to a plateau: stop, or divide the rate by 5."""
         if self.kind != "adaptive":
-            if verbose:
-                print(msg + " Stopping.")
+            report(msg + " Stopping.")
             return True
         if self.rate <= 1e-6:
-            if verbose:
-                print(msg + " Learning rate too small. Stopping.")
+            report(msg + " Learning rate too small. Stopping.")
             return True
         self.rate /= 5.0
-        if verbose:
-            print(msg + " Setting learning rate to %f" % self.rate)
+        report(msg + " Setting learning rate to %f" % self.rate)
         return False
 
 
+class Progress:
+    """Per-epoch progress: a tqdm bar when available, else sklearn's lines."""
+
+    def __init__(self, verbose, total):
+        self.verbose = verbose
+        self.bar = None
+        if verbose and int(verbose) < 2:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(total=total, unit="epoch", leave=True)
+
+    def epoch(self, n_iter, loss, val_loss, val_score):
+        if not self.verbose:
+            return
+        if self.bar is not None:
+            postfix = {"loss": f"{loss:.4g}"}
+            if val_loss is not None:
+                postfix["val_loss"] = f"{val_loss:.4g}"
+                postfix["val_score"] = f"{val_score:.4g}"
+            self.bar.set_postfix(postfix, refresh=False)
+            self.bar.update(1)
+        else:
+            print("Iteration %d, loss = %.8f" % (n_iter, loss))
+            if val_loss is not None:
+                print("Validation loss: %f" % val_loss)
+                print("Validation score: %f" % val_score)
+
+    def message(self, text):
+        if not self.verbose:
+            return
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _split_validation(est, X, Y, sw, y_raw, validation_data):
+    """Training and validation sets: the user's, or sklearn's split."""
+    if validation_data is not None:
+        X_val, y_val, sw_val, Y_val = validation_data
+        return X, Y, sw, X_val, Y_val, sw_val, y_val
+    should_stratify = is_classifier(est) and est.n_outputs_ == 1
+    X_train, X_val, Y_train, Y_val, sw_train, sw_val, _, y_val = train_test_split(
+        X, Y, sw, y_raw,
+        random_state=est._random_state,
+        test_size=est.validation_fraction,
+        stratify=Y if should_stratify else None,
+    )
+    if X_val.shape[0] < 2:
+        raise ValueError(
+            "The validation set is too small. Increase 'validation_fraction' "
+            "or the size of your dataset."
+        )
+    sw_val = None if est._unweighted else sw_val
+    return (np.ascontiguousarray(X_train), np.ascontiguousarray(Y_train),
+            np.ascontiguousarray(sw_train), np.ascontiguousarray(X_val),
+            np.ascontiguousarray(Y_val), sw_val, y_val)
+
+
+def _training_score(est, totals, Y, sw):
+    """The running training score of an epoch from the kernel's sums."""
+    if totals[1] <= 0:
+        return None
+    if is_classifier(est):
+        return float(totals[0] / totals[1])
+    mean = np.average(Y, axis=0, weights=sw)
+    total = float(np.sum(sw[:, None] * (Y - mean) ** 2))
+    return 1.0 - float(totals[0]) / total if total > 0 else None
+
+
 def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
-                   incremental):
+                   incremental, running, validation_data=None, frozen=None):
     """Minibatch training, mirroring sklearn's ``_fit_stochastic``.
 
-    ``theta`` is updated in place; the estimator's history attributes,
-    optimizer state and best weights are updated as sklearn does.
+    ``theta`` and the batch-norm statistics ``running`` are updated in
+    place; the estimator's history attributes, optimizer state and best
+    weights are updated as sklearn does.
     """
     plugin, opt_hp_dict = optimizer
     reg_block, reg_hp = reg
@@ -103,36 +218,15 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
     opt_hp = hyperparameter_vector(opt_hp_dict)
     n_state = max(plugin.n_state, 1)
 
-    state = getattr(est, "_optimizer_state", None)
-    if (not incremental or state is None or state.shape != (n_state, theta.size)
-            or state.dtype != dtype):
-        est._optimizer_state = np.zeros((n_state, theta.size), dtype=dtype)
-        est._optimizer_steps = 0
-        est._schedule = Schedule(est, plugin.follows_schedule)
-
     if est.early_stopping and incremental:
         raise ValueError("partial_fit does not support early_stopping=True")
-    early_stopping = est.early_stopping
-    if early_stopping:
-        should_stratify = is_classifier(est) and est.n_outputs_ == 1
-        stratify = Y if should_stratify else None
-        X_train, X_val, Y_train, Y_val, sw_train, sw_val, _, y_val = (
-            train_test_split(
-                X, Y, sw, y_raw,
-                random_state=est._random_state,
-                test_size=est.validation_fraction,
-                stratify=stratify,
-            )
-        )
-        if X_val.shape[0] < 2:
-            raise ValueError(
-                "The validation set is too small. Increase 'validation_fraction' "
-                "or the size of your dataset."
-            )
-        X_train = np.ascontiguousarray(X_train)
-        Y_train = np.ascontiguousarray(Y_train)
-        sw_train = np.ascontiguousarray(sw_train)
-        sw_val_arg = None if est._unweighted else sw_val
+    validate = est.early_stopping or validation_data is not None
+    if validate:
+        X_train, Y_train, sw_train, X_val, Y_val, sw_val, y_val = (
+            _split_validation(est, X, Y, sw, y_raw, validation_data))
+        sw_val_full = (np.ones(X_val.shape[0], dtype=dtype) if sw_val is None
+                       else np.ascontiguousarray(sw_val, dtype=dtype))
+        val_ws = Workspace(net.layout, min(_FULL_BATCH_CHUNK, X_val.shape[0]), dtype)
     else:
         X_train, Y_train, sw_train = X, Y, sw
 
@@ -147,11 +241,19 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
             )
         batch_size = int(np.clip(est.batch_size, 1, n_samples))
     n_batches = -(-n_samples // batch_size)
+
+    state = getattr(est, "_optimizer_state", None)
+    if (not incremental or state is None or state.shape != (n_state, theta.size)
+            or state.dtype != dtype):
+        est._optimizer_state = np.zeros((n_state, theta.size), dtype=dtype)
+        est._optimizer_steps = 0
+        est._schedule = Schedule(est, plugin.follows_schedule, n_batches)
+    schedule = est._schedule
+
     ws = Workspace(net.layout, batch_size, dtype)
     order = np.arange(n_samples, dtype=np.int64)
-    schedule = est._schedule
     alpha = float(est.alpha)
-    coefs, intercepts = net.layout.unpack(theta)
+    est._export_parameters(net.layout, theta, running)
 
     clip_value = float(est.clip_value or 0.0)
     clip_norm = float(est.clip_norm or 0.0)
@@ -160,12 +262,13 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
         ws.enable_dropout()
     if est.mixup_alpha > 0:
         ws.enable_mixup(X_train.shape[1], Y_train.shape[1])
-    if early_stopping:
-        val_ws = Workspace(net.layout, min(_FULL_BATCH_CHUNK, X_val.shape[0]), dtype)
-        X_val = np.ascontiguousarray(X_val)
     if getattr(est, "history_", None) is None:
         est.history_ = []
     callbacks = list(est.callbacks or ())
+    monitor_loss = est.early_stopping_metric == "loss"
+    restore_best = est.early_stopping and est.restore_best_weights
+    best_running = running.copy()
+    progress = Progress(est.verbose, 1 if incremental else est.max_iter)
 
     try:
         est.n_iter_ = 0
@@ -173,59 +276,64 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
             started = time.perf_counter()
             before = theta[:net.layout.n_weights].copy()
             seed = int(est._random_state.randint(np.iinfo(np.int32).max))
-            rate = schedule.rate
-            lrs = np.full(n_batches, rate)
+            epoch = len(est.loss_curve_)
+            lrs = schedule.rates(epoch, est._optimizer_steps, n_batches)
             total = net.train_epoch(
                 theta, X_train, Y_train, sw_train, order, batch_size,
                 bool(est.shuffle), seed, opt_block, est._optimizer_state,
                 opt_hp, lrs, est._optimizer_steps, reg_block, reg_hp, alpha,
                 ws, clip_value, clip_norm, dropout, est.input_noise,
-                est.mixup_alpha,
+                est.mixup_alpha, running, est.batch_norm_momentum, frozen,
             )
             est._optimizer_steps += n_batches
             est.n_iter_ += 1
             est.loss_ = total / n_samples
             est.t_ += n_samples
             est.loss_curve_.append(est.loss_)
-            if est.verbose:
-                print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
 
-            est.coefs_, est.intercepts_ = coefs, intercepts
-            val_loss = None
-            if early_stopping:
+            val_loss = val_score = None
+            if validate:
                 val_loss = float(net.loss_grad(
-                    theta, X_val, np.ascontiguousarray(Y_val),
-                    np.ascontiguousarray(sw_val), reg_block, reg_hp, alpha,
-                    val_ws,
+                    theta, X_val, Y_val, sw_val_full, reg_block, reg_hp, alpha,
+                    val_ws, running,
                 ))
+                outputs = net.predict(theta, X_val, running)
+                val_score = est._score_outputs(outputs, y_val, sw_val)
                 est.validation_loss_curve_.append(val_loss)
-            _update_no_improvement_count(
-                est, early_stopping, coefs, intercepts,
-                X_val if early_stopping else None,
-                y_val if early_stopping else None,
-                sw_val_arg if early_stopping else None,
-            )
+                est.validation_scores_.append(val_score)
+            progress.epoch(est.n_iter_, est.loss_, val_loss, val_score)
+            if est.early_stopping:
+                if _track_validation(est, val_loss, val_score, monitor_loss):
+                    est._best_theta = theta.copy()
+                    best_running[:] = running
+            else:
+                _track_training_loss(est)
             record = {
                 "epoch": len(est.loss_curve_),
                 "loss": est.loss_,
+                "score": _training_score(est, ws.totals, Y_train, sw_train),
                 "validation_loss": val_loss,
-                "validation_score": (est.validation_scores_[-1]
-                                     if early_stopping else None),
-                "learning_rate": rate,
+                "validation_score": val_score,
+                "learning_rate": float(lrs[0]),
                 "time": time.perf_counter() - started,
                 "update_ratio": _update_ratios(net.layout, before, theta),
             }
             est.history_.append(record)
             schedule.iteration_ends(est.t_)
+            message = schedule.epoch_end(est.loss_ if val_loss is None else val_loss)
+            if message:
+                which = "Training" if val_loss is None else "Validation"
+                progress.message(f"{which} loss: {message}")
             if any([callback(est, record) is True for callback in callbacks]):
                 break
 
             if est._no_improvement_count > est.n_iter_no_change:
-                if early_stopping:
+                if est.early_stopping:
+                    metric = "loss" if monitor_loss else "score"
                     msg = (
-                        "Validation score did not improve more than "
+                        "Validation %s did not improve more than "
                         "tol=%f for %d consecutive epochs."
-                        % (est.tol, est.n_iter_no_change)
+                        % (metric, est.tol, est.n_iter_no_change)
                     )
                 else:
                     msg = (
@@ -233,7 +341,7 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
                         " for %d consecutive epochs."
                         % (est.tol, est.n_iter_no_change)
                     )
-                if schedule.trigger_stopping(msg, est.verbose):
+                if schedule.trigger_stopping(msg, progress.message):
                     break
                 est._no_improvement_count = 0
 
@@ -249,9 +357,46 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
                 )
     except KeyboardInterrupt:
         warnings.warn("Training interrupted by user.")
+    finally:
+        progress.close()
 
-    if early_stopping:
-        theta[:] = net.layout.pack(est._best_coefs, est._best_intercepts, dtype)
+    if restore_best and getattr(est, "_best_theta", None) is not None:
+        theta[:] = est._best_theta
+        running[:] = best_running
+    est.__dict__.pop("_best_theta", None)
+
+
+def _track_validation(est, val_loss, val_score, monitor_loss):
+    """Early-stopping bookkeeping; returns whether this epoch is the best."""
+    if val_loss < est.best_validation_loss_:
+        est.best_validation_loss_ = val_loss
+    if monitor_loss:
+        best = est._best_monitored
+        if val_loss > best - est.tol:
+            est._no_improvement_count += 1
+        else:
+            est._no_improvement_count = 0
+        improved = val_loss < best
+        if improved:
+            est._best_monitored = val_loss
+    else:
+        if val_score < est.best_validation_score_ + est.tol:
+            est._no_improvement_count += 1
+        else:
+            est._no_improvement_count = 0
+        improved = val_score > est.best_validation_score_
+    if val_score > est.best_validation_score_:
+        est.best_validation_score_ = val_score
+    return improved
+
+
+def _track_training_loss(est):
+    if est.loss_curve_[-1] > est.best_loss_ - est.tol:
+        est._no_improvement_count += 1
+    else:
+        est._no_improvement_count = 0
+    if est.loss_curve_[-1] < est.best_loss_:
+        est.best_loss_ = est.loss_curve_[-1]
 
 
 def _update_ratios(layout, before, theta):
@@ -264,31 +409,6 @@ def _update_ratios(layout, before, theta):
             change = float(np.linalg.norm(theta[sl] - before[sl]))
             ratios.append(change / norm if norm > 0 else float("inf"))
     return ratios
-
-
-def _update_no_improvement_count(est, early_stopping, coefs, intercepts,
-                                 X_val, y_val, sw_val):
-    if early_stopping:
-        val_score = est._score(X_val, y_val, sample_weight=sw_val)
-        est.validation_scores_.append(val_score)
-        if est.verbose:
-            print("Validation score: %f" % est.validation_scores_[-1])
-        last = est.validation_scores_[-1]
-        if last < est.best_validation_score_ + est.tol:
-            est._no_improvement_count += 1
-        else:
-            est._no_improvement_count = 0
-        if last > est.best_validation_score_:
-            est.best_validation_score_ = last
-            est._best_coefs = [c.copy() for c in coefs]
-            est._best_intercepts = [i.copy() for i in intercepts]
-    else:
-        if est.loss_curve_[-1] > est.best_loss_ - est.tol:
-            est._no_improvement_count += 1
-        else:
-            est._no_improvement_count = 0
-        if est.loss_curve_[-1] < est.best_loss_:
-            est.best_loss_ = est.loss_curve_[-1]
 
 
 def _optimizer_block(plugin, dtype):

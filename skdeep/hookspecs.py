@@ -34,3 +34,8 @@ def skdeep_initializers():
 @hookspec
 def skdeep_regularizers():
     """Return a list of :class:`~skdeep.plugin_types.RegularizerPlugin`."""
+
+
+@hookspec
+def skdeep_losses():
+    """Return a list of :class:`~skdeep.plugin_types.LossPlugin`."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "ActivationPlugin",
     "InitializerPlugin",
+    "LossPlugin",
     "OptimizerPlugin",
     "RegularizerPlugin",
 ]
@@ -63,8 +64,14 @@ class ActivationPlugin:
         Names and default values of the hyperparameters, in the order the
         scalar functions receive them.
     init_gain : {"glorot", "he", "lecun"}, default="glorot"
-        Which family of initial-weight scale suits this activation; used by
-        ``initializer="auto"``.
+        Which family of initial-weight scale suits this activation.
+    learnable : str, optional
+        Name of a hyperparameter that is learned, one value per unit (like
+        PReLU's slope), starting from its default or the value the user
+        sets. Requires ``parameter_derivative``.
+    parameter_derivative : callable, optional
+        ``parameter_derivative(x, y, *hyperparameters) -> float``: d value /
+        d (the learnable hyperparameter) at ``x``.
     description : str, default=""
         One line shown by ``python -m skdeep plugins``.
     """
@@ -74,6 +81,8 @@ class ActivationPlugin:
     derivative: Callable
     hyperparameters: Mapping[str, float] = field(default_factory=dict)
     init_gain: str = "glorot"
+    learnable: str | None = None
+    parameter_derivative: Callable | None = None
     description: str = ""
 
     def __post_init__(self):
@@ -83,6 +92,15 @@ class ActivationPlugin:
             raise ValueError(
                 f"Activation {self.name!r}: init_gain must be 'glorot', 'he' "
                 f"or 'lecun', got {self.init_gain!r}."
+            )
+        if self.learnable is not None and (
+            self.learnable not in self.hyperparameters
+            or self.parameter_derivative is None
+        ):
+            raise ValueError(
+                f"Activation {self.name!r}: learnable={self.learnable!r} must "
+                "name one of its hyperparameters and needs a "
+                "parameter_derivative."
             )
 
 
@@ -210,3 +228,69 @@ class InitializerPlugin:
     def __post_init__(self):
         _check_name("Initializer", self.name)
         _check_hyperparameters("Initializer", self.name, self.hyperparameters)
+
+
+@dataclass(frozen=True)
+class LossPlugin:
+    """A training loss, defined element by element.
+
+    Regression losses compare a prediction ``p`` with a target ``y`` per
+    output. Classification losses compare a predicted probability with a
+    target probability: a softmax output sums the loss over classes, and a
+    logistic output (binary, multilabel) is scored as the two-class
+    distribution ``(p, 1 - p)`` against ``(y, 1 - y)``, so one definition
+    serves both. Probabilities reach classification losses clipped to
+    ``[eps, 1 - eps]``.
+
+    Parameters
+    ----------
+    name : str
+        Name users pass as ``loss=``.
+    loss : callable
+        ``loss(p, y, *hyperparameters) -> float``.
+    gradient : callable
+        ``gradient(p, y, *hyperparameters) -> float``: d loss / d p.
+    task : {"regression", "classification"}
+        Which estimator accepts the loss.
+    output_activation : {"identity", "exp"}, default="identity"
+        Output activation of a regression loss (``p = z`` or ``p =
+        exp(z)``). Classification losses use softmax or logistic outputs by
+        target type.
+    link_gradient : callable, optional
+        ``link_gradient(p, y, *hyperparameters) -> float``: d loss / d z,
+        the gradient with respect to the output pre-activation, summed over
+        a softmax row's classes or a logistic output's two classes. Give it
+        when it has a simple form (``p - y`` for the canonical pairs); the
+        chain rule through the output activation is used otherwise.
+    average_outputs : bool, default=True
+        Whether a row's loss is divided by its number of outputs (sklearn's
+        squared error averages over outputs).
+    hyperparameters : mapping of str to float, default={}
+        Names and default values, in the order the functions receive them.
+    description : str, default=""
+        One line shown by ``python -m skdeep plugins``.
+    """
+
+    name: str
+    loss: Callable
+    gradient: Callable
+    task: str
+    output_activation: str = "identity"
+    link_gradient: Callable | None = None
+    average_outputs: bool = True
+    hyperparameters: Mapping[str, float] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self):
+        _check_name("Loss", self.name)
+        _check_hyperparameters("Loss", self.name, self.hyperparameters)
+        if self.task not in ("regression", "classification"):
+            raise ValueError(
+                f"Loss {self.name!r}: task must be 'regression' or "
+                f"'classification', got {self.task!r}."
+            )
+        if self.output_activation not in ("identity", "exp"):
+            raise ValueError(
+                f"Loss {self.name!r}: output_activation must be 'identity' or "
+                f"'exp', got {self.output_activation!r}."
+            )

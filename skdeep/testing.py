@@ -20,6 +20,7 @@ from ._registry import get_registry
 from .plugin_types import (
     ActivationPlugin,
     InitializerPlugin,
+    LossPlugin,
     OptimizerPlugin,
     RegularizerPlugin,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "check_activation",
     "check_all_plugins",
     "check_initializer",
+    "check_loss",
     "check_optimizer",
     "check_plugin",
     "check_regularizer",
@@ -73,15 +75,19 @@ def check_activation(plugin, hyperparameters=None, rtol=1e-5, atol=1e-7):
     )
     fwd, bwd = activation_blocks([plugin], np.float64)
     hp_matrix = np.array([list(args) or [0.0]])
+    names = list(hp)
+    learned = (np.full(x.size, hp[plugin.learnable]) if plugin.learnable
+               else np.zeros(0))
     Z = x.reshape(1, -1).copy()
     A = np.empty_like(Z)
-    fwd(0, Z, A, hp_matrix)
+    fwd(0, Z, A, hp_matrix, learned)
     np.testing.assert_allclose(
         A[0], python_value, rtol=1e-12, atol=1e-12,
         err_msg=f"{plugin.name}: compiled value differs from the Python value",
     )
     D = np.ones_like(Z)
-    bwd(0, Z, A, D, hp_matrix)
+    pgrad = np.zeros_like(learned)
+    bwd(0, Z, A, D, hp_matrix, learned, pgrad)
     assert np.isfinite(D).all(), (
         f"{plugin.name}: derivative is not finite at {x[~np.isfinite(D[0])]}"
     )
@@ -97,16 +103,118 @@ def check_activation(plugin, hyperparameters=None, rtol=1e-5, atol=1e-7):
         f"at {x[smooth]}",
     )
     for v in (-1e-3, 1e-3):
-        assert abs(bwd_single(bwd, hp_matrix, v, value(v)) - _fd(value, v, 1e-7)) <= 1e-4 * (
-            1 + abs(_fd(value, v, 1e-7))
-        ), f"{plugin.name}: derivative disagrees with finite differences at {v}"
+        D1 = np.ones((1, 1))
+        bwd(0, np.array([[v]]), np.array([[value(v)]]), D1, hp_matrix,
+            learned[:1], np.zeros_like(learned[:1]))
+        numeric_v = _fd(value, v, 1e-7)
+        assert abs(D1[0, 0] - numeric_v) <= 1e-4 * (1 + abs(numeric_v)), (
+            f"{plugin.name}: derivative disagrees with finite differences at {v}"
+        )
+    if plugin.learnable:
+        # The learned parameter's gradient: d value / d parameter.
+        k = names.index(plugin.learnable)
+
+        def by_parameter(v, a):
+            shifted = list(args)
+            shifted[k] = a
+            return plugin.value(v, *shifted)
+
+        numeric = np.array([
+            _fd(lambda a, v=v: by_parameter(float(v), a), args[k], 1e-6)
+            for v in x
+        ])
+        np.testing.assert_allclose(
+            pgrad, numeric, rtol=rtol, atol=max(atol, 1e-6),
+            err_msg=f"{plugin.name}: parameter_derivative disagrees with "
+            "finite differences",
+        )
 
 
-def bwd_single(bwd, hp_matrix, x, y):
-    """Run a compiled derivative block on one value (helper)."""
-    D = np.ones((1, 1))
-    bwd(0, np.array([[x]]), np.array([[y]]), D, hp_matrix)
-    return D[0, 0]
+def check_loss(plugin, hyperparameters=None, rtol=1e-5):
+    """Check a loss's compiled value and output gradient.
+
+    For every output activation the loss can be used with, the compiled
+    block must return the sample-weighted loss of the Python definition and
+    output deltas that match central finite differences of that loss with
+    respect to the output pre-activations (so ``gradient`` and
+    ``link_gradient`` must agree with ``loss``).
+
+    Parameters
+    ----------
+    plugin : LossPlugin
+    hyperparameters : dict, optional
+        Values to check with (default: the declared defaults).
+    rtol : float
+        Relative tolerance of the finite-difference comparison.
+    """
+    from ._kernels.cpu import mlp
+    from ._kernels.cpu.blocks import loss_block
+
+    assert isinstance(plugin, LossPlugin), f"not a LossPlugin: {plugin!r}"
+    hp = dict(plugin.hyperparameters)
+    hp.update(hyperparameters or {})
+    args = tuple(float(v) for v in hp.values())
+    hp_vec = np.array(list(args) or [0.0])
+    rng = np.random.RandomState(0)
+    m, k = 5, 3
+    Z = rng.normal(0, 1.5, (m, k))
+    sw = rng.uniform(0.5, 2.0, m)
+    if plugin.task == "regression":
+        kinds = {"identity": mlp.OUT_IDENTITY, "exp": mlp.OUT_EXP}
+        out_kinds = [kinds[plugin.output_activation]]
+    else:
+        out_kinds = [mlp.OUT_LOGISTIC, mlp.OUT_SOFTMAX]
+    for out_kind in out_kinds:
+        if out_kind == mlp.OUT_SOFTMAX:
+            Y = np.eye(k)[rng.randint(0, k, m)]
+        elif out_kind == mlp.OUT_LOGISTIC:
+            Y = (rng.uniform(size=(m, k)) > 0.5).astype(float)
+        elif out_kind == mlp.OUT_EXP:
+            Y = rng.poisson(2.0, (m, k)).astype(float)
+        else:
+            Y = rng.normal(0, 2.0, (m, k))
+
+        def probabilities(z, out_kind=out_kind):
+            if out_kind == mlp.OUT_SOFTMAX:
+                e = np.exp(z - z.max(axis=1, keepdims=True))
+                return e / e.sum(axis=1, keepdims=True)
+            if out_kind == mlp.OUT_LOGISTIC:
+                return 1.0 / (1.0 + np.exp(-z))
+            return np.exp(z) if out_kind == mlp.OUT_EXP else z
+
+        def python_loss(z, out_kind=out_kind, Y=Y):
+            P = probabilities(z)
+            total = 0.0
+            for i in range(m):
+                row = 0.0
+                for j in range(k):
+                    p, y = float(P[i, j]), float(Y[i, j])
+                    row += plugin.loss(p, y, *args)
+                    if out_kind == mlp.OUT_LOGISTIC:
+                        row += plugin.loss(1 - p, 1 - y, *args)
+                total += sw[i] * row / (k if plugin.average_outputs else 1)
+            return total
+
+        block = loss_block(plugin, out_kind, plugin.average_outputs, np.float64)
+        D = np.empty((m, k))
+        total = block(probabilities(Z), Y.ravel().copy(), sw, hp_vec, D)
+        np.testing.assert_allclose(
+            total, python_loss(Z), rtol=1e-10,
+            err_msg=f"{plugin.name}: compiled loss differs from the Python loss",
+        )
+        numeric = np.empty((m, k))
+        h = 1e-6
+        for i in range(m):
+            for j in range(k):
+                up, down = Z.copy(), Z.copy()
+                up[i, j] += h
+                down[i, j] -= h
+                numeric[i, j] = (python_loss(up) - python_loss(down)) / (2 * h)
+        np.testing.assert_allclose(
+            D, numeric, rtol=rtol, atol=1e-6,
+            err_msg=f"{plugin.name}: output gradient disagrees with finite "
+            f"differences of the loss (output kind {out_kind})",
+        )
 
 
 def _reference_steps(plugin, hp, param, grad_fn, lr, n_steps):
@@ -255,6 +363,7 @@ _CHECKS = {
     "optimizer": check_optimizer,
     "regularizer": check_regularizer,
     "initializer": check_initializer,
+    "loss": check_loss,
 }
 
 

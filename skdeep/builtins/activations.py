@@ -59,6 +59,10 @@ def leaky_relu_derivative(x, y, alpha):
     return 1.0 if x > 0 else alpha
 
 
+def leaky_relu_slope_derivative(x, y, alpha):
+    return 0.0 if x > 0 else x
+
+
 def elu(x, alpha):
     return x if x > 0 else alpha * math.expm1(x)
 
@@ -146,6 +150,10 @@ def skdeep_activations():
         ActivationPlugin("leaky_relu", leaky_relu, leaky_relu_derivative,
                          {"alpha": 0.01}, init_gain="he",
                          description="x if x > 0 else alpha * x"),
+        ActivationPlugin("prelu", leaky_relu, leaky_relu_derivative,
+                         {"alpha": 0.25}, init_gain="he", learnable="alpha",
+                         parameter_derivative=leaky_relu_slope_derivative,
+                         description="leaky ReLU with a learned slope per unit"),
         ActivationPlugin("elu", elu, elu_derivative, {"alpha": 1.0},
                          init_gain="he",
                          description="x if x > 0 else alpha * (exp(x) - 1)"),

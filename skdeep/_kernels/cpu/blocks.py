@@ -53,18 +53,22 @@ def _build_activation_blocks(plugins, dtype):
     for p in plugins:
         if p not in distinct:
             distinct.append(p)
-    fwd = ["def block(layer, Z, A, hp):\n", "    n, m = Z.shape\n"]
-    bwd = ["def block(layer, Z, A, D, hp):\n", "    n, m = Z.shape\n"]
+    fwd = ["def block(layer, Z, A, hp, params):\n", "    n, m = Z.shape\n"]
+    bwd = ["def block(layer, Z, A, D, hp, params, pgrad):\n", "    n, m = Z.shape\n"]
     functions = {}
     for k, plugin in enumerate(distinct):
         functions[f"value{k}"] = plugin.value
         functions[f"deriv{k}"] = plugin.derivative
         layers = [i for i, p in enumerate(plugins) if p == plugin]
-        n_hp = len(plugin.hyperparameters)
-        args = "".join(f", h{q}" for q in range(n_hp))
+        names = list(plugin.hyperparameters)
+        # A learnable hyperparameter is read per unit from ``params``.
+        args = "".join(
+            ", params[j]" if name == plugin.learnable else f", h{q}"
+            for q, name in enumerate(names)
+        )
         cond = " or ".join(f"layer == {i}" for i in layers)
         head = f"    if {cond}:\n" if len(distinct) > 1 else "    if True:\n"
-        hp = _hp_lines(n_hp, "hp[layer]", "        ", cast)
+        hp = _hp_lines(len(names), "hp[layer]", "        ", cast)
         fwd.append(head + hp)
         fwd.append(
             "        for i in range(n):\n"
@@ -73,18 +77,105 @@ def _build_activation_blocks(plugins, dtype):
             "        return\n"
         )
         bwd.append(head + hp)
-        bwd.append(
-            "        for i in range(n):\n"
-            "            for j in range(m):\n"
-            f"                D[i, j] *= deriv{k}(Z[i, j], A[i, j]{args})\n"
-            "        return\n"
-        )
+        if plugin.learnable is not None:
+            functions[f"pderiv{k}"] = plugin.parameter_derivative
+            bwd.append(
+                "        for i in range(n):\n"
+                "            for j in range(m):\n"
+                "                d = D[i, j]\n"
+                f"                pgrad[j] += d * pderiv{k}(Z[i, j], A[i, j]{args})\n"
+                f"                D[i, j] = d * deriv{k}(Z[i, j], A[i, j]{args})\n"
+                "        return\n"
+            )
+        else:
+            bwd.append(
+                "        for i in range(n):\n"
+                "            for j in range(m):\n"
+                f"                D[i, j] *= deriv{k}(Z[i, j], A[i, j]{args})\n"
+                "        return\n"
+            )
     sigs = signatures(dtype)
     name = "_".join(p.name for p in distinct)
     return (
         build_block("".join(fwd), functions, sigs["act_fwd"], f"act_{name}"),
         build_block("".join(bwd), functions, sigs["act_bwd"], f"dact_{name}"),
     )
+
+
+def loss_block(plugin, out_kind, average_outputs, dtype):
+    """The loss-and-output-delta block of a :class:`LossPlugin`.
+
+    The block computes the weighted loss sum of a batch and writes to ``D``
+    the gradient of ``sample_weight * loss`` with respect to the output
+    pre-activations. Logistic outputs are scored as two-class distributions
+    ``(p, 1 - p)``. The plugin's ``link_gradient`` is used under its
+    canonical output activation; otherwise the chain rule through the
+    output activation.
+
+    Parameters
+    ----------
+    plugin : LossPlugin
+    out_kind : int
+        Output activation (``OUT_*`` of :mod:`skdeep._kernels.cpu.mlp`).
+    average_outputs : bool
+        Divide the loss (and gradient) of each row by its number of outputs.
+    dtype : numpy dtype
+    """
+    from .mlp import OUT_EXP, OUT_IDENTITY, OUT_LOGISTIC, OUT_SOFTMAX
+
+    cast = _cast(dtype)
+    eps = float(np.finfo(dtype).eps)
+    n_hp = len(plugin.hyperparameters)
+    a = "".join(f", h{q}" for q in range(n_hp))
+    classify = out_kind in (OUT_LOGISTIC, OUT_SOFTMAX)
+    link = plugin.link_gradient is not None
+    functions = {"loss_fn": plugin.loss, "grad_fn": plugin.gradient}
+    if link:
+        functions["link_fn"] = plugin.link_gradient
+    lines = [
+        "def block(P, Y, sw, hp, D):\n",
+        _hp_lines(n_hp, "hp", "    ", cast),
+        "    m, k = P.shape\n",
+        f"    scale = {cast}(1.0 / k) if {average_outputs} else {cast}(1.0)\n",
+        "    total = 0.0\n",
+        "    for i in range(m):\n",
+        "        row = 0.0\n",
+    ]
+    # Probabilities are clipped away from 0 and 1 where a loss takes logs.
+    clip = f"min(max(p, {cast}({eps!r})), {cast}({1.0 - eps!r}))"
+    if out_kind == OUT_SOFTMAX and not link:
+        lines.append("        dot = 0.0\n"
+                     "        for j in range(k):\n"
+                     "            p = P[i, j]\n"
+                     f"            dot += grad_fn({clip}, Y[i * k + j]{a}) * p\n")
+    lines.append("        for j in range(k):\n"
+                 "            p = P[i, j]\n"
+                 "            y = Y[i * k + j]\n")
+    if classify:
+        lines.append(f"            pc = {clip}\n")
+        lines.append(f"            row += loss_fn(pc, y{a})\n")
+        if out_kind == OUT_LOGISTIC:
+            lines.append(f"            row += loss_fn(1 - pc, 1 - y{a})\n")
+    else:
+        lines.append(f"            row += loss_fn(p, y{a})\n")
+    if link:
+        lines.append(f"            g = link_fn(p, y{a})\n")
+    elif out_kind == OUT_SOFTMAX:
+        lines.append(f"            g = p * (grad_fn(pc, y{a}) - dot)\n")
+    elif out_kind == OUT_LOGISTIC:
+        lines.append(f"            g = (grad_fn(pc, y{a}) - grad_fn(1 - pc, 1 - y{a}))"
+                     " * p * (1 - p)\n")
+    elif out_kind == OUT_EXP:
+        lines.append(f"            g = grad_fn(p, y{a}) * p\n")
+    else:
+        assert out_kind == OUT_IDENTITY
+        lines.append(f"            g = grad_fn(p, y{a})\n")
+    lines.append("            D[i, j] = g * sw[i] * scale\n"
+                 "        total += sw[i] * row * scale\n"
+                 "    return total\n")
+    sig = signatures(dtype)["loss"]
+    label = f"loss_{plugin.name}_{out_kind}{'_avg' if average_outputs else ''}"
+    return build_block("".join(lines), functions, sig, label)
 
 
 def optimizer_block(plugin, dtype):

@@ -4,19 +4,26 @@ Layout shared by every kernel
 -----------------------------
 ``theta`` is one flat parameter vector: all weight matrices first (layer by
 layer, row-major ``(n_in, n_out)``), then all intercepts, exactly like
-sklearn's ``_pack``. ``sizes[l]`` is the width of layer ``l`` (``sizes[0]``
-the number of features). ``w_off[l]`` and ``b_off[l]`` locate layer ``l``'s
-weights and intercept in ``theta`` (and in ``grad``). Per-batch work buffers
-are flat too: the block of weight layer ``l`` (its pre-activations ``Z``,
-activations ``A`` and deltas ``D``) starts at ``a_off[l]`` and holds up to
-``batch_size * sizes[l + 1]`` values.
+sklearn's ``_pack``, then the "extra" parameters of hidden layers (batch
+normalization scale and shift, learnable activation parameters).
+``sizes[l]`` is the width of layer ``l`` (``sizes[0]`` the number of
+features). ``off`` is an int64 matrix of offsets, one column per weight
+layer, rows:
 
-``out_kind`` selects the output activation and its canonical loss:
-0 identity / half squared error, 1 exp / half Poisson deviance,
-2 logistic / binary log-loss, 3 softmax / categorical log-loss. With these
-pairings the output delta is ``(prediction - target) * sample_weight``
-(divided by the number of outputs for the squared error, whose loss
-averages over outputs).
+- ``OFF_W``, ``OFF_B``: the layer's weights and intercept in ``theta``;
+- ``OFF_A``: the layer's block in the per-batch buffers ``Z``, ``A``, ``D``,
+  ``H`` (up to ``batch_size * sizes[l + 1]`` values each);
+- ``OFF_V``: the layer's block in the per-unit buffers (batch-norm running
+  mean and variance, batch mean and inverse standard deviation, two
+  ``sizes[l + 1]`` vectors each);
+- ``OFF_GAMMA``, ``OFF_BETA``: batch-norm scale and shift in ``theta``, or
+  -1 when the layer has no batch normalization;
+- ``OFF_P``: the layer's per-unit learnable activation parameters in
+  ``theta``, or -1.
+
+``out_kind`` selects the output activation: 0 identity, 1 exp, 2 logistic,
+3 softmax. The loss and its gradient with respect to the output
+pre-activations come from a loss block (see ``skdeep._kernels.cpu.blocks``).
 
 Plugin math arrives as first-class function "blocks" (see
 ``skdeep._compile``), so these kernels compile once per dtype and are cached
@@ -31,6 +38,8 @@ from numba import njit
 from ..._compile import jit_options
 
 OUT_IDENTITY, OUT_EXP, OUT_LOGISTIC, OUT_SOFTMAX = 0, 1, 2, 3
+OFF_W, OFF_B, OFF_A, OFF_V, OFF_GAMMA, OFF_BETA, OFF_P = range(7)
+N_OFF_ROWS = 7
 
 _inner = njit(nogil=True, error_model="numpy")
 
@@ -38,6 +47,14 @@ _inner = njit(nogil=True, error_model="numpy")
 @_inner
 def _matrix(flat, offset, rows, cols):
     return flat[offset : offset + rows * cols].reshape((rows, cols))
+
+
+@_inner
+def _vector(flat, offset, n):
+    """``flat[offset:offset + n]``, or an empty view when ``offset < 0``."""
+    if offset < 0:
+        return flat[:0]
+    return flat[offset : offset + n]
 
 
 @_inner
@@ -87,95 +104,159 @@ def _output_activation(Z, A, out_kind):
 
 
 @_inner
-def _forward(theta, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf,
-             act_fwd, act_hp, out_kind, drop, Mbuf, Obuf):
+def _batch_norm_forward(Z, H, stats, running, gamma, beta, train, momentum,
+                        bn_eps):
+    """Normalize ``Z`` (m, n) in place to ``gamma * H + beta``.
+
+    ``H`` receives the normalized values. Training uses the batch mean and
+    variance and moves the running statistics towards them (``running =
+    momentum * running + (1 - momentum) * batch``, unbiased variance);
+    inference uses the running statistics. ``stats`` receives the mean and
+    the inverse standard deviation used, for the backward pass.
+    """
+    m, n = Z.shape
+    mean = stats[:n]
+    inv = stats[n:]
+    run_mean = running[:n]
+    run_var = running[n:]
+    if train:
+        for j in range(n):
+            mean[j] = 0.0
+            inv[j] = 0.0
+        for i in range(m):
+            for j in range(n):
+                mean[j] += Z[i, j]
+        for j in range(n):
+            mean[j] /= m
+        for i in range(m):
+            for j in range(n):
+                c = Z[i, j] - mean[j]
+                inv[j] += c * c
+        unbias = m / (m - 1.0) if m > 1 else 1.0
+        for j in range(n):
+            var = inv[j] / m
+            run_mean[j] = momentum * run_mean[j] + (1.0 - momentum) * mean[j]
+            run_var[j] = momentum * run_var[j] + (1.0 - momentum) * var * unbias
+            inv[j] = 1.0 / math.sqrt(var + bn_eps)
+    else:
+        for j in range(n):
+            mean[j] = run_mean[j]
+            inv[j] = 1.0 / math.sqrt(run_var[j] + bn_eps)
+    for i in range(m):
+        for j in range(n):
+            h = (Z[i, j] - mean[j]) * inv[j]
+            H[i, j] = h
+            Z[i, j] = gamma[j] * h + beta[j]
+
+
+@_inner
+def _batch_norm_backward(D, H, stats, gamma, g_gamma, g_beta, train):
+    """Turn deltas w.r.t. the normalized output into deltas w.r.t. ``Z``.
+
+    Adds the scale and shift gradients to ``g_gamma`` and ``g_beta``. In
+    training mode the batch statistics depend on ``Z`` too; in inference
+    mode the normalization is a fixed affine map.
+    """
+    m, n = D.shape
+    inv = stats[n:]
+    dgamma = np.zeros(n)
+    dbeta = np.zeros(n)
+    for i in range(m):
+        for j in range(n):
+            dgamma[j] += D[i, j] * H[i, j]
+            dbeta[j] += D[i, j]
+    for j in range(n):
+        g_gamma[j] += dgamma[j]
+        g_beta[j] += dbeta[j]
+    for i in range(m):
+        for j in range(n):
+            if train:
+                D[i, j] = gamma[j] * inv[j] / m * (
+                    m * D[i, j] - dbeta[j] - H[i, j] * dgamma[j]
+                )
+            else:
+                D[i, j] = gamma[j] * inv[j] * D[i, j]
+
+
+@_inner
+def _forward(theta, sizes, off, Xb, m, Zbuf, Abuf, Hbuf, Vbuf, running,
+             act_fwd, act_hp, out_kind, drop, Mbuf, Obuf, train, bn_momentum,
+             bn_eps):
     """Forward pass of ``m`` rows; fills ``Z`` and ``A`` of every layer.
 
-    Hidden layer ``l`` with ``drop[l] > 0`` (inverted dropout, training
-    only) keeps its activations in ``A``, its mask (0 or ``1 / (1 - p)``)
-    in ``Mbuf`` and the masked output fed forward in ``Obuf``.
+    Hidden layers: dense, then batch normalization where enabled (``Z``
+    then holds its output and ``H`` the normalized values), activation,
+    then inverted dropout where ``drop[l] > 0`` (training only: the mask, 0
+    or ``1 / (1 - p)``, goes to ``Mbuf`` and the masked output fed forward
+    to ``Obuf``). ``train`` selects batch statistics (and updates the
+    running ones) rather than the running statistics.
     """
     n_layers = sizes.shape[0] - 1
     A_in = _matrix(Xb, 0, m, sizes[0])
     for layer in range(n_layers):
         n_in = sizes[layer]
         n_out = sizes[layer + 1]
-        W = _matrix(theta, w_off[layer], n_in, n_out)
-        Z = _matrix(Zbuf, a_off[layer], m, n_out)
-        A = _matrix(Abuf, a_off[layer], m, n_out)
+        W = _matrix(theta, off[OFF_W, layer], n_in, n_out)
+        Z = _matrix(Zbuf, off[OFF_A, layer], m, n_out)
+        A = _matrix(Abuf, off[OFF_A, layer], m, n_out)
         np.dot(A_in, W, Z)
-        b0 = b_off[layer]
+        b0 = off[OFF_B, layer]
         for i in range(m):
             for j in range(n_out):
                 Z[i, j] += theta[b0 + j]
-        if layer < n_layers - 1:
-            act_fwd(layer, Z, A, act_hp)
-            A_in = A
-            if layer < drop.shape[0] and drop[layer] > 0.0:
-                rate = drop[layer]
-                scale = 1.0 / (1.0 - rate)
-                M = _matrix(Mbuf, a_off[layer], m, n_out)
-                dropped = _matrix(Obuf, a_off[layer], m, n_out)
-                for i in range(m):
-                    for j in range(n_out):
-                        M[i, j] = scale if np.random.random() >= rate else 0.0
-                        dropped[i, j] = A[i, j] * M[i, j]
-                A_in = dropped
-        else:
+        if layer == n_layers - 1:
             _output_activation(Z, A, out_kind)
-            A_in = A
+            return A
+        if off[OFF_GAMMA, layer] >= 0:
+            v0 = off[OFF_V, layer]
+            _batch_norm_forward(
+                Z, _matrix(Hbuf, off[OFF_A, layer], m, n_out),
+                Vbuf[v0 : v0 + 2 * n_out], running[v0 : v0 + 2 * n_out],
+                _vector(theta, off[OFF_GAMMA, layer], n_out),
+                _vector(theta, off[OFF_BETA, layer], n_out),
+                train, bn_momentum, bn_eps,
+            )
+        act_fwd(layer, Z, A, act_hp, _vector(theta, off[OFF_P, layer], n_out))
+        A_in = A
+        if train and layer < drop.shape[0] and drop[layer] > 0.0:
+            rate = drop[layer]
+            scale = 1.0 / (1.0 - rate)
+            M = _matrix(Mbuf, off[OFF_A, layer], m, n_out)
+            dropped = _matrix(Obuf, off[OFF_A, layer], m, n_out)
+            for i in range(m):
+                for j in range(n_out):
+                    M[i, j] = scale if np.random.random() >= rate else 0.0
+                    dropped[i, j] = A[i, j] * M[i, j]
+            A_in = dropped
     return A_in
 
 
 @_inner
-def _output_loss_delta(P, Yb, swb, m, out_kind, eps, D):
-    """Weighted loss sum of ``m`` rows and output deltas ``(P - Y) * sw``."""
-    k = P.shape[1]
-    total = 0.0
-    for i in range(m):
-        row = 0.0
-        for j in range(k):
-            p = P[i, j]
-            y = Yb[i * k + j]
-            if out_kind == OUT_IDENTITY:
-                row += 0.5 * (y - p) * (y - p) / k
-            elif out_kind == OUT_EXP:
-                if y != 0:
-                    row += y * math.log(y / p)
-                row += p - y
-            else:
-                pc = min(max(p, eps), 1.0 - eps)
-                if y != 0:
-                    row -= y * math.log(pc)
-                if out_kind == OUT_LOGISTIC and y != 1:
-                    row -= (1.0 - y) * math.log(1.0 - pc)
-            D[i, j] = (p - y) * swb[i]
-            if out_kind == OUT_IDENTITY:
-                # sklearn averages the squared error over outputs but omits
-                # the 1/k in its gradient; keep loss and gradient consistent.
-                D[i, j] /= k
-        total += swb[i] * row
-    return total
+def _backward(theta, grad, sizes, off, n_core, Xb, m, Zbuf, Abuf, Dbuf, Hbuf,
+              Vbuf, act_bwd, act_hp, tmp, accumulate, drop, Mbuf, Obuf, train):
+    """Backpropagate the output deltas into ``grad`` (sums over rows).
 
-
-@_inner
-def _backward(theta, grad, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf, Dbuf,
-              act_bwd, act_hp, tmp, accumulate, drop, Mbuf, Obuf):
-    """Backpropagate the output deltas into ``grad`` (sum over rows)."""
+    Without ``accumulate`` the gradient is overwritten, else added to.
+    ``theta[n_core:]`` holds the extra (batch-norm, activation) parameters.
+    """
     n_layers = sizes.shape[0] - 1
+    if not accumulate:
+        for i in range(n_core, grad.shape[0]):
+            grad[i] = 0.0
     for layer in range(n_layers - 1, -1, -1):
         n_in = sizes[layer]
         n_out = sizes[layer + 1]
-        D = _matrix(Dbuf, a_off[layer], m, n_out)
-        dropped = layer > 0 and layer - 1 < drop.shape[0] and drop[layer - 1] > 0.0
+        D = _matrix(Dbuf, off[OFF_A, layer], m, n_out)
+        prev = layer - 1
+        dropped = layer > 0 and prev < drop.shape[0] and drop[prev] > 0.0
         if layer == 0:
             A_in = _matrix(Xb, 0, m, n_in)
         elif dropped:
-            A_in = _matrix(Obuf, a_off[layer - 1], m, n_in)
+            A_in = _matrix(Obuf, off[OFF_A, prev], m, n_in)
         else:
-            A_in = _matrix(Abuf, a_off[layer - 1], m, n_in)
-        gW = _matrix(grad, w_off[layer], n_in, n_out)
-        b0 = b_off[layer]
+            A_in = _matrix(Abuf, off[OFF_A, prev], m, n_in)
+        gW = _matrix(grad, off[OFF_W, layer], n_in, n_out)
+        b0 = off[OFF_B, layer]
         if accumulate:
             T = _matrix(tmp, 0, n_in, n_out)
             np.dot(A_in.T, D, T)
@@ -189,17 +270,28 @@ def _backward(theta, grad, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf, Dbuf,
         for i in range(m):
             for j in range(n_out):
                 grad[b0 + j] += D[i, j]
-        if layer > 0:
-            W = _matrix(theta, w_off[layer], n_in, n_out)
-            D_prev = _matrix(Dbuf, a_off[layer - 1], m, n_in)
-            np.dot(D, W.T, D_prev)
-            act_bwd(layer - 1, _matrix(Zbuf, a_off[layer - 1], m, n_in),
-                    _matrix(Abuf, a_off[layer - 1], m, n_in), D_prev, act_hp)
-            if dropped:
-                M = _matrix(Mbuf, a_off[layer - 1], m, n_in)
-                for i in range(m):
-                    for j in range(n_in):
-                        D_prev[i, j] *= M[i, j]
+        if layer == 0:
+            continue
+        W = _matrix(theta, off[OFF_W, layer], n_in, n_out)
+        a0 = off[OFF_A, prev]
+        D_prev = _matrix(Dbuf, a0, m, n_in)
+        np.dot(D, W.T, D_prev)
+        if dropped:
+            M = _matrix(Mbuf, a0, m, n_in)
+            for i in range(m):
+                for j in range(n_in):
+                    D_prev[i, j] *= M[i, j]
+        p0 = off[OFF_P, prev]
+        act_bwd(prev, _matrix(Zbuf, a0, m, n_in), _matrix(Abuf, a0, m, n_in),
+                D_prev, act_hp, _vector(theta, p0, n_in), _vector(grad, p0, n_in))
+        if off[OFF_GAMMA, prev] >= 0:
+            v0 = off[OFF_V, prev]
+            _batch_norm_backward(
+                D_prev, _matrix(Hbuf, a0, m, n_in), Vbuf[v0 : v0 + 2 * n_in],
+                _vector(theta, off[OFF_GAMMA, prev], n_in),
+                _vector(grad, off[OFF_GAMMA, prev], n_in),
+                _vector(grad, off[OFF_BETA, prev], n_in), train,
+            )
 
 
 @_inner
@@ -261,13 +353,50 @@ def _clip(grad, clip_value, clip_norm):
                 grad[i] *= scale
 
 
+@_inner
+def _score_sum(P, Yb, swb, m, out_kind):
+    """Weighted count of rows whose prediction matches the target.
+
+    Softmax: arg-max agreement; logistic outputs: every output on the same
+    side of 1/2. Regression (no notion of a hit) returns the weighted sum of
+    squared errors instead, from which the caller forms R².
+    """
+    k = P.shape[1]
+    total = 0.0
+    for i in range(m):
+        if out_kind == OUT_SOFTMAX:
+            best_p = 0
+            best_y = 0
+            for j in range(1, k):
+                if P[i, j] > P[i, best_p]:
+                    best_p = j
+                if Yb[i * k + j] > Yb[i * k + best_y]:
+                    best_y = j
+            if best_p == best_y:
+                total += swb[i]
+        elif out_kind == OUT_LOGISTIC:
+            hit = True
+            for j in range(k):
+                if (P[i, j] > 0.5) != (Yb[i * k + j] > 0.5):
+                    hit = False
+            if hit:
+                total += swb[i]
+        else:
+            for j in range(k):
+                r = P[i, j] - Yb[i * k + j]
+                total += swb[i] * r * r
+    return total
+
+
 def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
-                sizes, w_off, b_off, a_off, n_weights,
-                act_fwd, act_bwd, act_hp, out_kind, eps,
+                sizes, off, n_weights, n_core,
+                act_fwd, act_bwd, act_hp, out_kind, loss, loss_hp,
                 opt_step, opt_state, opt_hp, lrs, t0,
                 reg, reg_hp, alpha, clip_value, clip_norm,
-                drop, noise_std, mixup_alpha,
-                grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf, tmp, Mbuf, Obuf, mix):
+                drop, noise_std, mixup_alpha, running, bn_momentum, bn_eps,
+                frozen, theta_frozen, totals,
+                grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf, Hbuf, Vbuf, tmp, Mbuf,
+                Obuf, mix):
     """Run one epoch of minibatch training in place.
 
     Parameters
@@ -283,14 +412,16 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
     batch_size : int
     shuffle : bool
     seed : int
-        Seeds Numba's generator before shuffling, for reproducibility.
-    sizes, w_off, b_off, a_off : ndarray, int64
-        Layout (see the module docstring); ``n_weights`` counts the weights.
+        Seeds Numba's generator (shuffling, dropout, noise, mixup).
+    sizes, off : ndarray, int64
+        Layout (see the module docstring).
+    n_weights, n_core : int
+        Number of connection weights, and of weights plus intercepts.
     act_fwd, act_bwd, act_hp : block, block, ndarray (n_hidden, n_hp)
         Hidden activation blocks and their per-layer hyperparameters.
     out_kind : int
-    eps : float
-        Probability clip for the log-losses (machine epsilon of the dtype).
+    loss, loss_hp : block, ndarray
+        Loss block (loss sum and output deltas) and its hyperparameters.
     opt_step, opt_state, opt_hp : block, ndarray (k, n_params), ndarray
         Optimizer block, its state (updated in place) and hyperparameters.
     lrs : ndarray (n_batches,), float64
@@ -305,7 +436,17 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
         Dropout rate of each hidden layer (0 disables).
     noise_std, mixup_alpha : float
         Gaussian input noise and mixup's Beta parameter (0 disables each).
-    grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf, tmp, Mbuf, Obuf, mix : ndarray
+    running : ndarray, same dtype
+        Batch-norm running statistics, updated in place.
+    bn_momentum, bn_eps : float
+    frozen : ndarray (n_segments, 2), int64
+        ``[start, stop)`` ranges of ``theta`` that must not change.
+    theta_frozen : ndarray (n_params,), same dtype
+        Values the frozen ranges are held at.
+    totals : ndarray (2,), float64
+        Receives the weighted training-score sum of the epoch's batches
+        (hits, or squared errors for regression) and the weight sum.
+    grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf, Hbuf, Vbuf, tmp, Mbuf, Obuf, mix
         Work buffers, overwritten.
 
     Returns
@@ -319,35 +460,53 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
         np.random.shuffle(order)
     total = 0.0
     step = 0
+    totals[0] = 0.0
+    totals[1] = 0.0
     augment = noise_std > 0.0 or mixup_alpha > 0.0
+    n_layers = sizes.shape[0] - 1
+    n_out = sizes[n_layers]
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
         sw_sum = _gather(X, Y, sw, order, start, m, Xb, Yb, swb)
         if augment:
             sw_sum = _augment(Xb, Yb, swb, m, X.shape[1], Y.shape[1],
                               noise_std, mixup_alpha, mix)
-        P = _forward(theta, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf,
-                     act_fwd, act_hp, out_kind, drop, Mbuf, Obuf)
-        n_out = sizes[sizes.shape[0] - 1]
-        D = _matrix(Dbuf, a_off[sizes.shape[0] - 2], m, n_out)
-        loss_sum = _output_loss_delta(P, Yb, swb, m, out_kind, eps, D)
-        _backward(theta, grad, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf,
-                  Dbuf, act_bwd, act_hp, tmp, False, drop, Mbuf, Obuf)
+        P = _forward(theta, sizes, off, Xb, m, Zbuf, Abuf, Hbuf, Vbuf, running,
+                     act_fwd, act_hp, out_kind, drop, Mbuf, Obuf, True,
+                     bn_momentum, bn_eps)
+        D = _matrix(Dbuf, off[OFF_A, n_layers - 1], m, n_out)
+        loss_sum = loss(P, Yb, swb, loss_hp, D)
+        totals[0] += _score_sum(P, Yb, swb, m, out_kind)
+        totals[1] += sw_sum
+        _backward(theta, grad, sizes, off, n_core, Xb, m, Zbuf, Abuf, Dbuf,
+                  Hbuf, Vbuf, act_bwd, act_hp, tmp, False, drop, Mbuf, Obuf, True)
         penalty = _finalize(theta, grad, n_weights, reg, reg_hp, alpha, sw_sum)
         total += (loss_sum / sw_sum + penalty) * m
+        for s in range(frozen.shape[0]):
+            for i in range(frozen[s, 0], frozen[s, 1]):
+                grad[i] = 0.0
         _clip(grad, clip_value, clip_norm)
         opt_step(theta, grad, opt_state, opt_hp, lrs[step], t0 + step + 1)
+        # Decoupled weight decay and momentum would still move frozen
+        # parameters: put them back so they stay bit-identical.
+        for s in range(frozen.shape[0]):
+            for i in range(frozen[s, 0], frozen[s, 1]):
+                theta[i] = theta_frozen[i]
         step += 1
     return total
 
 
-def loss_grad(theta, X, Y, sw, chunk, sizes, w_off, b_off, a_off, n_weights,
-              act_fwd, act_bwd, act_hp, out_kind, eps, reg, reg_hp, alpha,
-              grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf, tmp):
+def loss_grad(theta, X, Y, sw, chunk, sizes, off, n_weights, n_core,
+              act_fwd, act_bwd, act_hp, out_kind, loss, loss_hp, reg, reg_hp,
+              alpha, running, bn_eps, train, grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf,
+              Hbuf, Vbuf, tmp):
     """Full-data loss and its gradient (written to ``grad``).
 
     Processes ``chunk`` rows at a time so memory stays that of one batch.
-    Arguments are as for :func:`train_epoch`.
+    Batch normalization uses the running statistics unless ``train`` (batch
+    statistics of each chunk, as on a training batch; the running
+    statistics are then updated with momentum 0.9). Arguments are as for
+    :func:`train_epoch`.
 
     Returns
     -------
@@ -363,29 +522,33 @@ def loss_grad(theta, X, Y, sw, chunk, sizes, w_off, b_off, a_off, n_weights,
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
         sw_total += _gather(X, Y, sw, order, start, m, Xb, Yb, swb)
-        P = _forward(theta, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf,
-                     act_fwd, act_hp, out_kind, no_drop, Abuf, Abuf)
-        D = _matrix(Dbuf, a_off[n_layers - 1], m, sizes[n_layers])
-        loss_sum += _output_loss_delta(P, Yb, swb, m, out_kind, eps, D)
-        _backward(theta, grad, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf,
-                  Dbuf, act_bwd, act_hp, tmp, start > 0, no_drop, Abuf, Abuf)
+        P = _forward(theta, sizes, off, Xb, m, Zbuf, Abuf, Hbuf, Vbuf, running,
+                     act_fwd, act_hp, out_kind, no_drop, Abuf, Abuf, train,
+                     0.9, bn_eps)
+        D = _matrix(Dbuf, off[OFF_A, n_layers - 1], m, sizes[n_layers])
+        loss_sum += loss(P, Yb, swb, loss_hp, D)
+        _backward(theta, grad, sizes, off, n_core, Xb, m, Zbuf, Abuf, Dbuf,
+                  Hbuf, Vbuf, act_bwd, act_hp, tmp, start > 0, no_drop, Abuf,
+                  Abuf, train)
     penalty = _finalize(theta, grad, n_weights, reg, reg_hp, alpha, sw_total)
     return loss_sum / sw_total + penalty
 
 
-def predict(theta, X, chunk, sizes, w_off, b_off, a_off, act_fwd, act_hp,
-            out_kind, Xb, Zbuf, Abuf, out):
+def predict(theta, X, chunk, sizes, off, act_fwd, act_hp, out_kind, running,
+            bn_eps, Xb, Zbuf, Abuf, Hbuf, Vbuf, out):
     """Network outputs for every row of ``X`` into ``out`` (n, n_outputs)."""
     n = X.shape[0]
     d = X.shape[1]
     k = out.shape[1]
+    no_drop = np.zeros(0)
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
         for i in range(m):
             for j in range(d):
                 Xb[i * d + j] = X[start + i, j]
-        P = _forward(theta, sizes, w_off, b_off, a_off, Xb, m, Zbuf, Abuf,
-                     act_fwd, act_hp, out_kind, np.zeros(0), Abuf, Abuf)
+        P = _forward(theta, sizes, off, Xb, m, Zbuf, Abuf, Hbuf, Vbuf, running,
+                     act_fwd, act_hp, out_kind, no_drop, Abuf, Abuf, False,
+                     0.0, bn_eps)
         for i in range(m):
             for j in range(k):
                 out[start + i, j] = P[i, j]
@@ -396,34 +559,37 @@ def _signatures(dtype):
     from numba import types
 
     T = types.float32 if np.dtype(dtype) == np.float32 else types.float64
-    f64, i64 = types.float64, types.int64
+    f64, i64, b1 = types.float64, types.int64, types.boolean
     A1, A2 = T[::1], T[:, ::1]
     # Training data may be read-only (memory maps); mutable arrays convert.
     R1 = types.Array(T, 1, "C", readonly=True)
     R2 = types.Array(T, 2, "C", readonly=True)
-    I1 = i64[::1]
+    I1, I2 = i64[::1], i64[:, ::1]
     H1, H2 = f64[::1], f64[:, ::1]
-    act_fwd = types.FunctionType(types.void(i64, A2, A2, H2))
-    act_bwd = types.FunctionType(types.void(i64, A2, A2, A2, H2))
+    act_fwd = types.FunctionType(types.void(i64, A2, A2, H2, A1))
+    act_bwd = types.FunctionType(types.void(i64, A2, A2, A2, H2, A1, A1))
+    loss = types.FunctionType(f64(A2, A1, A1, H1, A2))
     opt = types.FunctionType(types.void(A1, A1, A2, H1, f64, i64))
     reg = types.FunctionType(f64(A1, A1, H1, f64))
     return {
         "act_fwd": act_fwd.signature,
         "act_bwd": act_bwd.signature,
+        "loss": loss.signature,
         "opt": opt.signature,
         "reg": reg.signature,
-        "train_epoch": f64(A1, R2, R2, R1, I1, i64, types.boolean, i64,
-                           I1, I1, I1, I1, i64,
-                           act_fwd, act_bwd, H2, i64, f64,
+        "train_epoch": f64(A1, R2, R2, R1, I1, i64, b1, i64,
+                           I1, I2, i64, i64,
+                           act_fwd, act_bwd, H2, i64, loss, H1,
                            opt, A2, H1, H1, i64,
                            reg, H1, f64, f64, f64,
-                           H1, f64, f64,
-                           A1, A1, A1, A1, A1, A1, A1, A1, A1, A1, A1),
-        "loss_grad": f64(A1, R2, R2, R1, i64, I1, I1, I1, I1, i64,
-                         act_fwd, act_bwd, H2, i64, f64, reg, H1, f64,
-                         A1, A1, A1, A1, A1, A1, A1, A1),
-        "predict": A2(A1, R2, i64, I1, I1, I1, I1, act_fwd, H2, i64,
-                      A1, A1, A1, A2),
+                           H1, f64, f64, A1, f64, f64,
+                           I2, A1, H1,
+                           A1, A1, A1, A1, A1, A1, A1, A1, A1, A1, A1, A1, A1),
+        "loss_grad": f64(A1, R2, R2, R1, i64, I1, I2, i64, i64,
+                         act_fwd, act_bwd, H2, i64, loss, H1, reg, H1, f64,
+                         A1, f64, b1, A1, A1, A1, A1, A1, A1, A1, A1, A1, A1),
+        "predict": A2(A1, R2, i64, I1, I2, act_fwd, H2, i64, A1, f64,
+                      A1, A1, A1, A1, A1, A2),
     }
 
 
