@@ -25,8 +25,7 @@ matplotlib.use("Agg")  # write a file; no window needed
 
 from sklearn.datasets import load_digits  # noqa: E402
 
-from skdeep import MLPClassifier  # noqa: E402
-from skdeep._display import TrainingCurveDisplay  # noqa: E402
+from skdeep import MLPClassifier, TrainingCurveDisplay  # noqa: E402
 
 out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd()
 

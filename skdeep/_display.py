@@ -100,7 +100,7 @@ class TrainingCurveDisplay:
     Examples
     --------
     >>> import matplotlib.pyplot as plt
-    >>> from skdeep._display import TrainingCurveDisplay
+    >>> from skdeep import TrainingCurveDisplay
     >>> display = TrainingCurveDisplay(
     ...     epochs=[1, 2, 3],
     ...     train_loss=[1.2, 0.8, 0.6],
@@ -273,7 +273,7 @@ class TrainingCurveDisplay:
         >>> import matplotlib.pyplot as plt
         >>> from sklearn.datasets import load_iris
         >>> from skdeep import MLPClassifier
-        >>> from skdeep._display import TrainingCurveDisplay
+        >>> from skdeep import TrainingCurveDisplay
         >>> X, y = load_iris(return_X_y=True)
         >>> clf = MLPClassifier(max_iter=50, early_stopping=True, random_state=0)
         >>> clf = clf.fit(X, y)

@@ -655,6 +655,41 @@ _EXTRA_PARAMS_DOC = """
         with ``record`` the epoch's entry of ``history_`` and the
         estimator's ``coefs_``/``intercepts_`` holding the current weights.
         Returning ``True`` stops training.
+
+    batch_norm : bool or sequence of bool, default=False
+        Batch normalization after each hidden dense layer (or one flag per
+        hidden layer): batch statistics in training, running statistics at
+        prediction, with a learned scale and shift per unit. Needs a
+        stochastic solver.
+
+    batch_norm_momentum : float in [0, 1), default=0.9
+        Weight of the old value in the running statistics' update
+        ``running = momentum * running + (1 - momentum) * batch``.
+
+    early_stopping_metric : {"score", "loss"}, default="score"
+        What early stopping watches on the validation set: the score
+        (sklearn's behaviour; R² for the regressor) or the loss.
+
+    restore_best_weights : bool, default=True
+        With ``early_stopping``, end with the weights of the best validation
+        epoch (sklearn's behaviour) rather than the last epoch's.
+
+    transfer_from : fitted MLP estimator or dict, default=None
+        Initialize the leading layers from another fitted estimator
+        (skdeep's or sklearn's), or from a dict with its ``coefs_`` and
+        ``intercepts_`` (and optionally the batch-norm and activation
+        parameter lists). Used on the first fit only. Pass a dict inside
+        ``GridSearchCV``: cloning an estimator parameter unfits it.
+
+    transfer_layers : int, default=None
+        Number of leading weight layers to copy from ``transfer_from``
+        (default: all of its layers). Shapes must match.
+
+    frozen_layers : sequence of int, default=None
+        Indices of weight layers (0 is the first, -1 the output layer) whose
+        weights, intercepts, batch-norm scale and shift and activation
+        parameters are not trained: they stay bit-identical. Batch-norm
+        running statistics of frozen layers still update.
 """
 
 _CLASSIFIER_PARAMS_DOC = """
@@ -665,6 +700,10 @@ _CLASSIFIER_PARAMS_DOC = """
     label_smoothing : float in [0, 1), default=0.0
         Moves the training targets towards uniform: ``y * (1 - eps) + eps /
         K`` with K the number of classes (softmax) or 2 (logistic outputs).
+
+    loss : str or skdeep.Loss, default="log_loss"
+        Classification loss: "log_loss" (binary or categorical
+        cross-entropy) or any installed classification loss plugin.
 """
 
 _COMMON_PARAMS_DOC = """
@@ -693,9 +732,15 @@ _COMMON_PARAMS_DOC = """
     batch_size : int or "auto", default="auto"
         Minibatch size; "auto" is ``min(200, n_samples)``.
 
-    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        Learning-rate schedule, as in sklearn. Applies to every stochastic
-        optimizer except "adam", which ignores it as sklearn's does.
+    learning_rate : str or skdeep.LearningRateSchedule, default="constant"
+        Learning-rate schedule. "constant", "invscaling" and "adaptive" are
+        sklearn's and apply to every stochastic optimizer except "adam",
+        which ignores them as sklearn's does. "exponential",
+        "inverse_time", "step", "cyclic", "cosine" (warm restarts) and
+        "plateau" (reduce on the validation loss, or the training loss
+        without validation data), or a schedule object such as
+        ``skdeep.StepDecay(step_size=20, gamma=0.5)``, apply to every
+        stochastic optimizer, per epoch or per step.
 
     learning_rate_init : float, default=0.001
         Initial learning rate of stochastic solvers.
@@ -715,8 +760,10 @@ _COMMON_PARAMS_DOC = """
     tol : float, default=1e-4
         Tolerance for the optimization.
 
-    verbose : bool, default=False
-        Whether to print progress messages.
+    verbose : bool or int, default=False
+        ``True``/1: a progress bar with the loss and validation loss of each
+        epoch (with ``tqdm`` installed; otherwise sklearn's lines). 2:
+        sklearn's per-epoch lines.
 
     warm_start : bool, default=False
         Reuse the previous solution as initialization.
@@ -728,8 +775,10 @@ _COMMON_PARAMS_DOC = """
         Whether "sgd" uses Nesterov's momentum.
 
     early_stopping : bool, default=False
-        Stop when the validation score stops improving, on
-        ``validation_fraction`` of the training data.
+        Stop when the validation score (or loss, see
+        ``early_stopping_metric``) stops improving by ``tol`` for
+        ``n_iter_no_change`` epochs, on ``validation_fraction`` of the
+        training data or on ``validation_data`` given to ``fit``.
 
     validation_fraction : float, default=0.1
         Fraction of training data held out for early stopping.
@@ -780,12 +829,26 @@ _ATTRIBUTES_DOC = """
         Name of the output activation.
     validation_loss_curve_ : list of float or None
         Validation loss (with the penalty, like ``loss_curve_``) of each
-        epoch when ``early_stopping``.
+        epoch, with ``early_stopping`` or ``validation_data``.
+    best_validation_loss_ : float or None
+        Lowest validation loss, with ``early_stopping``.
+    bn_scales_, bn_shifts_ : list of ndarray or None
+        Batch-norm scale and shift of each hidden layer (``None`` for a
+        layer without batch normalization).
+    bn_running_means_, bn_running_vars_ : list of ndarray or None
+        Batch-norm running statistics used at prediction.
+    activation_params_ : list of ndarray or None
+        Learned per-unit activation parameters (PReLU slopes) of each hidden
+        layer, ``None`` for activations without them.
     history_ : list of dict
         One record per epoch (stochastic solvers): ``epoch``, ``loss``,
         ``validation_loss``, ``validation_score``, ``learning_rate``,
-        ``time`` (seconds) and ``update_ratio`` (per layer
-        ``||W_after - W_before|| / ||W_before||``).
+        ``time`` (seconds), ``update_ratio`` (per layer
+        ``||W_after - W_before|| / ||W_before||``, the learning-rate health
+        check) and ``score``, the training score accumulated over the
+        epoch's batches as they are trained (accuracy; for the regressor
+        R² pooled over outputs). ``learning_rate`` is the rate of the
+        epoch's first step.
 """
 
 
@@ -1075,9 +1138,11 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
     Parameters
     ----------
-    loss : {"squared_error", "poisson"}, default="squared_error"
-        Half squared error with an identity output, or half Poisson
-        deviance with an exponential output (targets must be >= 0)."""
+    loss : str or skdeep.Loss, default="squared_error"
+        "squared_error" (half squared error, identity output), "poisson"
+        (half Poisson deviance, exponential output; targets must be >= 0),
+        "absolute_error", "huber" (``skdeep.Loss("huber", delta=0.5)``) or
+        any installed regression loss plugin."""
         + _COMMON_PARAMS_DOC
         + _EXTRA_PARAMS_DOC
         + _ATTRIBUTES_DOC

@@ -7,8 +7,7 @@ from sklearn.base import clone, is_regressor
 from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
-from skdeep import MLPClassifier, MLPRegressor
-from skdeep._display import TrainingCurveDisplay
+from skdeep import MLPClassifier, MLPRegressor, TrainingCurveDisplay
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
