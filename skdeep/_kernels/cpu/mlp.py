@@ -478,10 +478,17 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
         loss_sum = loss(P, Yb, swb, loss_hp, D)
         totals[0] += _score_sum(P, Yb, swb, m, out_kind)
         totals[1] += sw_sum
+        # Scale the output deltas, not the whole gradient, by 1 / sw_sum.
+        inv = 1.0 / sw_sum
+        for i in range(m):
+            for j in range(n_out):
+                D[i, j] *= inv
         _backward(theta, grad, sizes, off, n_core, Xb, m, Zbuf, Abuf, Dbuf,
                   Hbuf, Vbuf, act_bwd, act_hp, tmp, False, drop, Mbuf, Obuf, True)
-        penalty = _finalize(theta, grad, n_weights, reg, reg_hp, alpha, sw_sum)
-        total += (loss_sum / sw_sum + penalty) * m
+        penalty = 0.0
+        if alpha != 0.0:
+            penalty = reg(theta[:n_weights], grad[:n_weights], reg_hp, alpha * inv)
+        total += (loss_sum * inv + penalty) * m
         for s in range(frozen.shape[0]):
             for i in range(frozen[s, 0], frozen[s, 1]):
                 grad[i] = 0.0
