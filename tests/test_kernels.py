@@ -268,3 +268,23 @@ def test_mixup_and_noise_change_the_batch_the_kernel_trains_on(rng):
     assert lam is not None and 0 < lam < 1
     for name in ("noise", "mixup"):
         assert not np.allclose(results[name][0], results["plain"][0])
+
+
+def test_optimizer_state_never_turns_subnormal():
+    # Adam's moments of a parameter whose gradient stops decay towards 0;
+    # subnormal values are flushed (they are 10-100x slower to compute).
+    from skdeep._kernels.cpu.blocks import optimizer_block
+
+    plugin = get_registry().get("optimizer", "adam")
+    for dtype in (np.float32, np.float64):
+        block = optimizer_block(plugin, dtype)
+        tiny = np.finfo(dtype).tiny
+        theta = np.ones(3, dtype=dtype)
+        state = np.zeros((2, 3), dtype=dtype)
+        state[0] = tiny * 4  # one decay step away from subnormal
+        grad = np.zeros(3, dtype=dtype)
+        block(theta, grad, state, np.array([0.1, 0.999, 1e-8]), 1e-3, 5)
+        assert (state[0] == 0).all()
+        state[0] = 1.0
+        block(theta, grad, state, np.array([0.1, 0.999, 1e-8]), 1e-3, 6)
+        np.testing.assert_allclose(state[0], 0.1)  # normal values untouched
