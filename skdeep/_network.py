@@ -273,6 +273,22 @@ class CompiledNetwork:
             )
         return self._loss_block
 
+    def to_device(self, array):
+        """Where the kernels read data from: the host array itself."""
+        return array
+
+    def workspace(self, capacity):
+        """Work buffers for batches of up to ``capacity`` rows."""
+        return Workspace(self.layout, capacity, self.dtype)
+
+    def optimizer_block(self, plugin):
+        """Compiled update block of an optimizer plugin."""
+        return cpu_blocks.optimizer_block(plugin, self.dtype)
+
+    def regularizer_block(self, plugin):
+        """Compiled penalty block of a regularizer plugin."""
+        return cpu_blocks.regularizer_block(plugin, self.dtype)
+
     def new_running_stats(self):
         """Initial batch-norm running statistics: mean 0, variance 1."""
         running = np.zeros(self.layout.n_unit_values, dtype=self.dtype)
@@ -347,11 +363,3 @@ class CompiledNetwork:
         )
 
 
-def optimizer_block(plugin, dtype):
-    """Compiled update block of an optimizer plugin."""
-    return cpu_blocks.optimizer_block(plugin, dtype)
-
-
-def regularizer_block(plugin, dtype):
-    """Compiled penalty block of a regularizer plugin."""
-    return cpu_blocks.regularizer_block(plugin, dtype)

@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils.optimize import _check_optimize_result
 
-from ._network import Workspace, hyperparameter_vector
+from ._network import hyperparameter_vector
 
 try:  # private helper, present in sklearn >= 1.5
     from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
@@ -36,7 +36,7 @@ def fit_lbfgs(est, net, theta, X, Y, sw, reg, frozen=None):
     ``[start, stop)`` ranges get a zero gradient, so L-BFGS never moves them.
     """
     reg_block, reg_hp = reg
-    ws = Workspace(net.layout, min(_FULL_BATCH_CHUNK, X.shape[0]), net.dtype)
+    ws = net.workspace(min(_FULL_BATCH_CHUNK, X.shape[0]))
     alpha = float(est.alpha)
     frozen = () if frozen is None else frozen
 
@@ -214,7 +214,7 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
     plugin, opt_hp_dict = optimizer
     reg_block, reg_hp = reg
     dtype = net.dtype
-    opt_block = _optimizer_block(plugin, dtype)
+    opt_block = net.optimizer_block(plugin)
     opt_hp = hyperparameter_vector(opt_hp_dict)
     n_state = max(plugin.n_state, 1)
 
@@ -226,7 +226,10 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
             _split_validation(est, X, Y, sw, y_raw, validation_data))
         sw_val_full = (np.ones(X_val.shape[0], dtype=dtype) if sw_val is None
                        else np.ascontiguousarray(sw_val, dtype=dtype))
-        val_ws = Workspace(net.layout, min(_FULL_BATCH_CHUNK, X_val.shape[0]), dtype)
+        val_ws = net.workspace(min(_FULL_BATCH_CHUNK, X_val.shape[0]))
+        # Data moves to the device once per fit (a no-op on the CPU).
+        X_val_dev, Y_val_dev, sw_val_dev = (
+            net.to_device(X_val), net.to_device(Y_val), net.to_device(sw_val_full))
     else:
         X_train, Y_train, sw_train = X, Y, sw
 
@@ -250,7 +253,9 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
         est._schedule = Schedule(est, plugin.follows_schedule, n_batches)
     schedule = est._schedule
 
-    ws = Workspace(net.layout, batch_size, dtype)
+    ws = net.workspace(batch_size)
+    X_dev, Y_dev, sw_dev = (net.to_device(X_train), net.to_device(Y_train),
+                            net.to_device(sw_train))
     order = np.arange(n_samples, dtype=np.int64)
     alpha = float(est.alpha)
     est._export_parameters(net.layout, theta, running)
@@ -279,7 +284,7 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
             epoch = len(est.loss_curve_)
             lrs = schedule.rates(epoch, est._optimizer_steps, n_batches)
             total = net.train_epoch(
-                theta, X_train, Y_train, sw_train, order, batch_size,
+                theta, X_dev, Y_dev, sw_dev, order, batch_size,
                 bool(est.shuffle), seed, opt_block, est._optimizer_state,
                 opt_hp, lrs, est._optimizer_steps, reg_block, reg_hp, alpha,
                 ws, clip_value, clip_norm, dropout, est.input_noise,
@@ -294,10 +299,10 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
             val_loss = val_score = None
             if validate:
                 val_loss = float(net.loss_grad(
-                    theta, X_val, Y_val, sw_val_full, reg_block, reg_hp, alpha,
-                    val_ws, running,
+                    theta, X_val_dev, Y_val_dev, sw_val_dev, reg_block, reg_hp,
+                    alpha, val_ws, running,
                 ))
-                outputs = net.predict(theta, X_val, running)
+                outputs = net.predict(theta, X_val_dev, running)
                 val_score = est._score_outputs(outputs, y_val, sw_val)
                 est.validation_loss_curve_.append(val_loss)
                 est.validation_scores_.append(val_score)
@@ -411,15 +416,7 @@ def _update_ratios(layout, before, theta):
     return ratios
 
 
-def _optimizer_block(plugin, dtype):
-    from ._network import optimizer_block
-
-    return optimizer_block(plugin, dtype)
-
-
-def regularizer(plugin_and_hp, dtype):
+def regularizer(net, plugin_and_hp):
     """Compile a resolved regularizer into ``(block, hyperparameters)``."""
-    from ._network import regularizer_block
-
     plugin, hp = plugin_and_hp
-    return regularizer_block(plugin, dtype), hyperparameter_vector(hp)
+    return net.regularizer_block(plugin), hyperparameter_vector(hp)

@@ -34,7 +34,7 @@ def _resolved(name, n_hidden):
 
 def _loss_grad(net, theta, X, Y, sw, alpha, reg_name="l2", chunk=None):
     plugin = get_registry().get("regularizer", reg_name)
-    block, hp = regularizer((plugin, dict(plugin.hyperparameters)), net.dtype)
+    block, hp = regularizer(net, (plugin, dict(plugin.hyperparameters)))
     ws = Workspace(net.layout, chunk or X.shape[0], net.dtype)
     loss = net.loss_grad(theta, X, Y, sw, block, hp, alpha, ws)
     return loss, ws.grad.copy()
@@ -125,11 +125,9 @@ def test_train_epoch_matches_step_by_step_reference(rng):
     reg = get_registry()
     opt = reg.get("optimizer", "adam")
     hp = dict(opt.hyperparameters)
-    from skdeep._network import optimizer_block
-
-    block = optimizer_block(opt, np.float64)
+    block = net.optimizer_block(opt)
     l2 = reg.get("regularizer", "l2")
-    rblock, rhp = regularizer((l2, {}), np.float64)
+    rblock, rhp = regularizer(net, (l2, {}))
     batch = 5
     ws = Workspace(net.layout, batch, np.float64)
     theta = theta0.copy()
@@ -160,11 +158,9 @@ def test_shuffle_is_seeded_and_a_permutation(rng):
     units = (3, 4, 1)
     X, Y, sw = _problem("identity", np.float64, rng, n=17, units=units)
     net = CompiledNetwork(units, _resolved("relu", 1), "identity", np.float64)
-    from skdeep._network import optimizer_block
-
     sgd = get_registry().get("optimizer", "sgd")
-    block = optimizer_block(sgd, np.float64)
-    rblock, rhp = regularizer((get_registry().get("regularizer", "l2"), {}), np.float64)
+    block = net.optimizer_block(sgd)
+    rblock, rhp = regularizer(net, (get_registry().get("regularizer", "l2"), {}))
     results = []
     for seed in (1, 1, 2):
         theta = np.linspace(-0.5, 0.5, net.layout.n_params)
@@ -181,12 +177,10 @@ def test_shuffle_is_seeded_and_a_permutation(rng):
 
 
 def _one_sgd_epoch(net, theta, X, Y, sw, ws, **kwargs):
-    from skdeep._network import optimizer_block
-
     sgd = get_registry().get("optimizer", "sgd")
-    rblock, rhp = regularizer((get_registry().get("regularizer", "l2"), {}), net.dtype)
+    rblock, rhp = regularizer(net, (get_registry().get("regularizer", "l2"), {}))
     return net.train_epoch(theta, X, Y, sw, np.arange(X.shape[0]), X.shape[0], False, 7,
-                           optimizer_block(sgd, net.dtype),
+                           net.optimizer_block(sgd),
                            np.zeros((1, theta.size)), np.array([0.0, 0.0]),
                            np.array([0.5]), 0, rblock, rhp, 0.0, ws, **kwargs)
 

@@ -49,7 +49,7 @@ def _acts(names):
 
 def _loss_grad(net, theta, X, Y, sw, running=None, train=False, alpha=0.1):
     plugin = get_registry().get("regularizer", "l2")
-    block, hp = regularizer((plugin, {}), net.dtype)
+    block, hp = regularizer(net, (plugin, {}))
     ws = Workspace(net.layout, X.shape[0], net.dtype)
     value = net.loss_grad(theta, X, Y, sw, block, hp, alpha, ws, running, train)
     return value, ws.grad.copy()
