@@ -38,7 +38,8 @@ from sklearn.utils.validation import (
 )
 
 from . import _training
-from ._network import CompiledNetwork, Layout
+from ._device import cuda_status, resolve_device
+from ._network import Layout, make_network
 from ._schedules import SCHEDULE_NAMES, LearningRateSchedule
 from ._spec import Activation, Initializer, Loss, Optimizer, Regularizer, resolve
 
@@ -101,6 +102,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         "transfer_from": [None, BaseEstimator, dict],
         "transfer_layers": [None, Interval(Integral, 1, None, closed="left")],
         "frozen_layers": [None, tuple, list],
+        "device": [StrOptions({"cpu", "cuda", "auto"})],
     }
 
     # -- plugin resolution -------------------------------------------------
@@ -467,11 +469,13 @@ class BaseMultilayerPerceptron(BaseEstimator):
         frozen = self._frozen_segments(layout)
 
         Y = self._smooth_targets(Y)
-        net = CompiledNetwork(layer_units, activations, self.out_activation_, dtype,
-                              loss=loss, batch_norm=batch_norm)
+        device = resolve_device(self.device, report=print if self.verbose else None)
+        net = make_network(device, layer_units, activations, self.out_activation_,
+                           dtype, loss=loss, batch_norm=batch_norm)
+        self.device_ = device
         theta = layout.pack(self.coefs_, self.intercepts_, dtype, self._extras())
         running = self._running_stats(layout, dtype)
-        reg = _training.regularizer(regularizer, dtype)
+        reg = _training.regularizer(net, regularizer)
         self._unweighted = unweighted
         if stochastic:
             _training.fit_stochastic(self, net, theta, X, Y, sample_weight, y_raw,
@@ -590,9 +594,12 @@ class BaseMultilayerPerceptron(BaseEstimator):
         X = np.ascontiguousarray(X, dtype=dtype)
         hidden = [c.shape[1] for c in self.coefs_[:-1]]
         layer_units = [self.coefs_[0].shape[0]] + hidden + [self.coefs_[-1].shape[1]]
-        net = CompiledNetwork(layer_units, self._resolve_activations(len(hidden)),
-                              self.out_activation_, dtype,
-                              batch_norm=[s is not None for s in self.bn_scales_])
+        # A model trained on a GPU predicts on the CPU where none is usable.
+        device = ("cuda" if self.device != "cpu" and cuda_status()[0] else "cpu")
+        net = make_network(device, layer_units,
+                           self._resolve_activations(len(hidden)),
+                           self.out_activation_, dtype,
+                           batch_norm=[s is not None for s in self.bn_scales_])
         layout = net.layout
         theta = layout.pack(self.coefs_, self.intercepts_, dtype, self._extras())
         return net.predict(theta, X, self._running_stats(layout, dtype))
@@ -690,6 +697,14 @@ _EXTRA_PARAMS_DOC = """
         weights, intercepts, batch-norm scale and shift and activation
         parameters are not trained: they stay bit-identical. Batch-norm
         running statistics of frozen layers still update.
+
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where to train. "cuda" trains on an NVIDIA GPU through numba-cuda
+        (``pip install "skdeep[cuda]"``) and raises an error at ``fit`` when
+        none is usable; "auto" uses a GPU when one is usable and the CPU
+        otherwise (saying so when ``verbose``). Fitted models hold their
+        parameters as NumPy arrays: they pickle, and predict on a GPU when
+        one is usable and ``device`` is not "cpu", else on the CPU.
 """
 
 _CLASSIFIER_PARAMS_DOC = """
@@ -837,6 +852,8 @@ _ATTRIBUTES_DOC = """
         layer without batch normalization).
     bn_running_means_, bn_running_vars_ : list of ndarray or None
         Batch-norm running statistics used at prediction.
+    device_ : {"cpu", "cuda"}
+        Where the last fit trained.
     activation_params_ : list of ndarray or None
         Learned per-unit activation parameters (PReLU slopes) of each hidden
         layer, ``None`` for activations without them.
@@ -929,6 +946,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         transfer_from=None,
         transfer_layers=None,
         frozen_layers=None,
+        device="cpu",
     ):
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
@@ -940,6 +958,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         self.transfer_from = transfer_from
         self.transfer_layers = transfer_layers
         self.frozen_layers = frozen_layers
+        self.device = device
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -1201,6 +1220,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         transfer_from=None,
         transfer_layers=None,
         frozen_layers=None,
+        device="cpu",
     ):
         self.loss = loss
         self.batch_norm = batch_norm
@@ -1210,6 +1230,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         self.transfer_from = transfer_from
         self.transfer_layers = transfer_layers
         self.frozen_layers = frozen_layers
+        self.device = device
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver

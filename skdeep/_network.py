@@ -217,6 +217,18 @@ def hyperparameter_vector(hp):
     return np.asarray(values if values else [0.0], dtype=np.float64)
 
 
+def make_network(device, *args, **kwargs):
+    """A :class:`CompiledNetwork` for ``"cpu"``, its CUDA mirror for ``"cuda"``.
+
+    Both take the same arguments and offer the same methods.
+    """
+    if device == "cuda":
+        from ._kernels.cuda.mlp import CudaNetwork
+
+        return CudaNetwork(*args, **kwargs)
+    return CompiledNetwork(*args, **kwargs)
+
+
 # Canonical loss of each output activation, used when none is given.
 DEFAULT_LOSSES = {"identity": "squared_error", "exp": "poisson",
                   "logistic": "log_loss", "softmax": "log_loss"}

@@ -37,6 +37,7 @@ def fit_lbfgs(est, net, theta, X, Y, sw, reg, frozen=None):
     """
     reg_block, reg_hp = reg
     ws = net.workspace(min(_FULL_BATCH_CHUNK, X.shape[0]))
+    X, Y, sw = net.to_device(X), net.to_device(Y), net.to_device(sw)
     alpha = float(est.alpha)
     frozen = () if frozen is None else frozen
 
