@@ -6,6 +6,9 @@ This is the bridge between the estimators (which speak sklearn's
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 
 from ._kernels.cpu import blocks as cpu_blocks
@@ -217,6 +220,38 @@ def hyperparameter_vector(hp):
     return np.asarray(values if values else [0.0], dtype=np.float64)
 
 
+# Matrix products below this many FLOPs run on one BLAS thread: OpenBLAS
+# splits them over threads whose start-up and spin-waiting cost more than
+# the product (measured on 2 cores: a 256x64x64 float32 product per batch
+# ran 190x slower with 2 threads on a busy machine, 1.1x slower on an idle
+# one).
+SMALL_PRODUCT_FLOPS = 2 ** 25
+
+_controller = None
+_controller_lock = threading.Lock()
+
+
+def blas_threads(layout, rows):
+    """Context limiting BLAS to one thread for a small network.
+
+    The limit only ever lowers the thread count, so a ``threadpoolctl``
+    limit the user set stays in force; large products keep the BLAS
+    default.
+    """
+    largest = max(2 * rows * fan_in * fan_out for fan_in, fan_out in layout.shapes)
+    if largest >= SMALL_PRODUCT_FLOPS:
+        return contextlib.nullcontext()
+    global _controller
+    with _controller_lock:
+        if _controller is None:
+            from threadpoolctl import ThreadpoolController
+
+            # Created after a kernel has loaded, so it sees the BLAS the
+            # kernels call (SciPy's, next to NumPy's).
+            _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
+
+
 def make_network(device, *args, **kwargs):
     """A :class:`CompiledNetwork` for ``"cpu"``, its CUDA mirror for ``"cuda"``.
 
@@ -327,11 +362,13 @@ class CompiledNetwork:
         out = np.empty((n, int(layout.sizes[-1])), dtype=self.dtype)
         if n == 0:
             return out
-        cpu_mlp.kernel("predict", self.dtype)(
-            theta, X, capacity, layout.sizes, ws.off, self.act_fwd,
-            self.act_hp, self.out_kind, self._running(running), BN_EPSILON,
-            ws.Xb, ws.Z, ws.A, ws.H, ws.V, out,
-        )
+        kernel = cpu_mlp.kernel("predict", self.dtype)
+        with blas_threads(layout, capacity):
+            kernel(
+                theta, X, capacity, layout.sizes, ws.off, self.act_fwd,
+                self.act_hp, self.out_kind, self._running(running), BN_EPSILON,
+                ws.Xb, ws.Z, ws.A, ws.H, ws.V, out,
+            )
         return out
 
     def loss_grad(self, theta, X, Y, sw, reg_block, reg_hp, alpha, ws,
@@ -339,13 +376,15 @@ class CompiledNetwork:
         """Full-data loss; the gradient is left in ``ws.grad``."""
         layout = self.layout
         loss, loss_hp = self.loss_block()
-        return cpu_mlp.kernel("loss_grad", self.dtype)(
-            theta, X, Y, sw, ws.capacity, layout.sizes, ws.off,
-            layout.n_weights, layout.n_core, self.act_fwd, self.act_bwd,
-            self.act_hp, self.out_kind, loss, loss_hp, reg_block, reg_hp,
-            alpha, self._running(running), BN_EPSILON, train, ws.grad, ws.Xb,
-            ws.Yb, ws.swb, ws.Z, ws.A, ws.D, ws.H, ws.V, ws.tmp,
-        )
+        kernel = cpu_mlp.kernel("loss_grad", self.dtype)
+        with blas_threads(layout, ws.capacity):
+            return kernel(
+                theta, X, Y, sw, ws.capacity, layout.sizes, ws.off,
+                layout.n_weights, layout.n_core, self.act_fwd, self.act_bwd,
+                self.act_hp, self.out_kind, loss, loss_hp, reg_block, reg_hp,
+                alpha, self._running(running), BN_EPSILON, train, ws.grad, ws.Xb,
+                ws.Yb, ws.swb, ws.Z, ws.A, ws.D, ws.H, ws.V, ws.tmp,
+            )
 
     def train_epoch(self, theta, X, Y, sw, order, batch_size, shuffle, seed,
                     opt_block, opt_state, opt_hp, lrs, t0, reg_block, reg_hp,
@@ -360,18 +399,20 @@ class CompiledNetwork:
         loss, loss_hp = self.loss_block()
         if frozen is None:
             frozen = np.zeros((0, 2), dtype=np.int64)
-        return cpu_mlp.kernel("train_epoch", self.dtype)(
-            theta, X, Y, sw, order, batch_size, shuffle, seed, layout.sizes,
-            ws.off, layout.n_weights, layout.n_core,
-            self.act_fwd, self.act_bwd, self.act_hp, self.out_kind, loss,
-            loss_hp, opt_block, opt_state, opt_hp, lrs, t0, reg_block, reg_hp,
-            alpha, float(clip_value), float(clip_norm),
-            np.zeros(0) if dropout is None else dropout,
-            float(noise_std), float(mixup_alpha), self._running(running),
-            float(bn_momentum), BN_EPSILON, frozen,
-            theta.copy() if len(frozen) else theta, ws.totals,
-            ws.grad, ws.Xb, ws.Yb, ws.swb, ws.Z, ws.A, ws.D, ws.H, ws.V,
-            ws.tmp, ws.M, ws.O, ws.mix,
-        )
+        kernel = cpu_mlp.kernel("train_epoch", self.dtype)
+        with blas_threads(layout, min(batch_size, X.shape[0])):
+            return kernel(
+                theta, X, Y, sw, order, batch_size, shuffle, seed, layout.sizes,
+                ws.off, layout.n_weights, layout.n_core,
+                self.act_fwd, self.act_bwd, self.act_hp, self.out_kind, loss,
+                loss_hp, opt_block, opt_state, opt_hp, lrs, t0, reg_block, reg_hp,
+                alpha, float(clip_value), float(clip_norm),
+                np.zeros(0) if dropout is None else dropout,
+                float(noise_std), float(mixup_alpha), self._running(running),
+                float(bn_momentum), BN_EPSILON, frozen,
+                theta.copy() if len(frozen) else theta, ws.totals,
+                ws.grad, ws.Xb, ws.Yb, ws.swb, ws.Z, ws.A, ws.D, ws.H, ws.V,
+                ws.tmp, ws.M, ws.O, ws.mix,
+            )
 
 

@@ -282,3 +282,24 @@ def test_optimizer_state_never_turns_subnormal():
         state[0] = 1.0
         block(theta, grad, state, np.array([0.1, 0.999, 1e-8]), 1e-3, 6)
         np.testing.assert_allclose(state[0], 0.1)  # normal values untouched
+
+
+def test_small_networks_run_blas_on_one_thread(monkeypatch, rng):
+    from skdeep import _network
+
+    calls = []
+
+    class Recorder:
+        def limit(self, limits, user_api):
+            calls.append((limits, user_api))
+            import contextlib
+
+            return contextlib.nullcontext()
+
+    monkeypatch.setattr(_network, "_controller", Recorder())
+    for units, expected in (((64, 64, 5), [(1, "blas")]), ((1024, 1024, 10), [])):
+        calls.clear()
+        net = CompiledNetwork(units, _resolved("relu", 1), "softmax", np.float32)
+        theta = np.zeros(net.layout.n_params, dtype=np.float32)
+        net.predict(theta, np.zeros((300, units[0]), dtype=np.float32))
+        assert calls == expected
