@@ -1,0 +1,103 @@
+"""Subprocess side of the benchmark (run by ``_suite.py``; not for direct use).
+
+``python _child.py fresh-fit PEER DATA.npz``
+    W3: the digits fit in a fresh process. The clock starts before
+    ``from <peer> import MLPClassifier`` and stops after ``fit``; only the
+    standard library, NumPy and the data are loaded before it. The same fit
+    is then repeated in the same process (``second_fit_s``): the difference
+    is the first fit's one-off cost (loading compiled kernels, first calls).
+
+``python _child.py memory PEER DATA.npz SPEC_JSON THREADS``
+    Peak resident memory of one epoch of a per-epoch workload: load the data,
+    import the peer, warm up (a 1-epoch fit on 1,000 samples: compilation or
+    cache loading, first-call allocations), reset the high-water mark, fit one
+    epoch on the full data, report the high-water mark minus the RSS just
+    before the fit.
+
+Both print one JSON line on stdout. Thread counts come from the environment
+(``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ...), set by the parent.
+"""
+
+import json
+import sys
+import time
+import warnings
+
+import numpy as np
+
+
+def fresh_fit(peer, path):
+    warnings.simplefilter("ignore")
+    data = np.load(path)
+    X, X_test, y, y_test = (data[k] for k in ("X", "X_test", "y", "y_test"))
+    started = time.perf_counter()
+    if peer == "skdeep":
+        from skdeep import MLPClassifier
+    else:
+        from sklearn.neural_network import MLPClassifier
+    imported = time.perf_counter()
+    clf = MLPClassifier(hidden_layer_sizes=(100,), max_iter=200, random_state=0)
+    clf.fit(X, y)
+    fitted = time.perf_counter()
+    again = MLPClassifier(hidden_layer_sizes=(100,), max_iter=200, random_state=0)
+    again.fit(X, y)
+    refit_s = time.perf_counter() - fitted
+    import _peers
+
+    return {
+        "total_s": fitted - started,
+        "import_s": imported - started,
+        "fit_s": fitted - imported,
+        "second_fit_s": refit_s,
+        "n_iter": int(clf.n_iter_),
+        "accuracy": float(clf.score(X_test, y_test)),
+        "dtype": str(clf.coefs_[0].dtype),
+        "process_peak_rss_mb": _peers.peak_rss_mb(),
+    }
+
+
+def memory(peer, path, spec_json, threads):
+    import gc
+
+    import _peers
+
+    warnings.simplefilter("ignore")
+    spec = json.loads(spec_json)
+    data = np.load(path)
+    X, y = data["X"], data["y"]
+    if peer == "torch":
+        _peers.set_torch_threads(threads)
+    warm = min(1000, X.shape[0])
+    _peers.make_estimator(peer, spec, 1, 0).fit(X[:warm], y[:warm])
+    gc.collect()
+    before_peak = _peers.peak_rss_mb()
+    before = _peers.rss_mb()
+    reset = _peers.reset_peak_rss()
+    if not reset or before is None:
+        before = before_peak
+    est = _peers.make_estimator(peer, spec, 1, 0)
+    est.fit(X, y)
+    peak = _peers.peak_rss_mb()
+    return {
+        "rss_before_fit_mb": before,
+        "fit_peak_rss_mb": peak,
+        "fit_delta_mb": max(0.0, peak - before),
+        "process_peak_rss_mb": max(peak, before_peak),
+        "method": "VmHWM reset via /proc/self/clear_refs" if reset
+        else "ru_maxrss difference (high-water mark could not be reset)",
+    }
+
+
+def main(argv):
+    mode, peer, path = argv[:3]
+    if mode == "fresh-fit":
+        result = fresh_fit(peer, path)
+    elif mode == "memory":
+        result = memory(peer, path, argv[3], int(argv[4]))
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

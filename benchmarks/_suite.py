@@ -1,0 +1,749 @@
+"""Workloads, timing loops and reports of ``benchmarks/run.py``.
+
+Progress goes to stderr; the Markdown report goes to stdout and ``OUT/``.
+"""
+
+import gc
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import _data
+import _peers
+import numpy as np
+import scipy.linalg.cython_blas  # noqa: F401  (load SciPy's BLAS before limiting)
+import sklearn  # noqa: F401
+import threadpoolctl
+
+HERE = Path(__file__).resolve().parent
+PAUSE_S = 0.3  # idle time before each timed run: spinning pool threads settle
+EPOCH_WORKLOADS = ("W1", "W2", "W4", "W5")
+PEER_LABELS = {"skdeep": "skdeep", "sklearn": "sklearn", "torch": "PyTorch",
+               "floor": "GEMM-only floor"}
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def workload_specs(quick, epochs):
+    def pick(full, small):
+        return small if quick else full
+
+    specs = {
+        "W1": {
+            "title": "784-512-512-10 relu adam, batch 512",
+            "task": "clf", "hidden": [512, 512], "batch_size": 512, "lr": 1e-3,
+            "n_train": pick(60000, 6000), "n_test": pick(10000, 1000),
+            "n_features": 784, "n_classes": 10, "epochs": pick(2, 1),
+            "data": "synthetic teacher-labelled classification",
+        },
+        "W2": {
+            "title": "64-64-64-5 relu adam, batch 32",
+            "task": "clf", "hidden": [64, 64], "batch_size": 32, "lr": 1e-3,
+            "n_train": pick(20000, 4000), "n_test": pick(5000, 1000),
+            "n_features": 64, "n_classes": 5, "epochs": pick(5, 2),
+            "data": "synthetic teacher-labelled classification",
+        },
+        "W4": {
+            "title": "regression 100-256-256-1 relu adam, batch 256",
+            "task": "reg", "hidden": [256, 256], "batch_size": 256, "lr": 1e-3,
+            "n_train": pick(50000, 5000), "n_test": pick(10000, 1000),
+            "n_features": 100, "epochs": pick(3, 1),
+            "data": "synthetic teacher regression (10% noise)",
+        },
+        "W5": {
+            "title": "MNIST-1D 40-100-100-10 relu adam lr 1e-2, batch 100",
+            "task": "clf", "hidden": [100, 100], "batch_size": 100, "lr": 1e-2,
+            "n_train": 4000, "n_test": 1000, "n_features": 40, "n_classes": 10,
+            "epochs": pick(150, 10),
+            "data": "MNIST-1D (mnist1d.make_dataset, seed 42)",
+        },
+    }
+    for spec in specs.values():
+        spec["alpha"] = 0.0
+        if epochs is not None:
+            spec["epochs"] = epochs
+    return specs
+
+
+def load_workload_data(name, spec):
+    if name == "W5":
+        return _data.mnist1d()
+    if spec["task"] == "clf":
+        return _data.teacher_classification(
+            spec["n_train"], spec["n_test"], spec["n_features"],
+            spec["n_classes"], seed=int(name[1]),
+        )
+    return _data.teacher_regression(
+        spec["n_train"], spec["n_test"], spec["n_features"], seed=int(name[1])
+    )
+
+
+def layer_sizes(spec, X):
+    n_out = 1 if spec["task"] == "reg" else spec["n_classes"]
+    return [X.shape[1], *spec["hidden"], n_out if n_out > 2 else 1]
+
+
+def rotated(items, shift):
+    shift %= len(items)
+    return list(items[shift:]) + list(items[:shift])
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return float(np.median(values)) if values else None
+
+
+def settle():
+    gc.collect()
+    time.sleep(PAUSE_S)
+
+
+def timed_fit(estimator, X, y):
+    settle()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        started = time.perf_counter()
+        estimator.fit(X, y)
+        return time.perf_counter() - started
+
+
+def run_child(args, timeout=900):
+    command = [sys.executable, str(HERE / "_child.py"), *map(str, args)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                          env=os.environ.copy())
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(command[1:3])} failed ({proc.returncode}):\n"
+            + proc.stderr[-3000:]
+        )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# -- environment ---------------------------------------------------------------
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def versions():
+    found = {"python": platform.python_version()}
+    for dist in ("skdeep", "numpy", "scipy", "scikit-learn", "numba",
+                 "threadpoolctl", "torch", "mnist1d", "matplotlib"):
+        try:
+            found[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            found[dist] = None
+    return found
+
+
+def pool_summary():
+    return [
+        {
+            "api": info.get("internal_api"),
+            "library": os.path.basename(info.get("filepath", "")),
+            "version": info.get("version"),
+            "threads": info.get("num_threads"),
+            "architecture": info.get("architecture"),
+            "threading_layer": info.get("threading_layer"),
+        }
+        for info in threadpoolctl.threadpool_info()
+    ]
+
+
+def load_average():
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def environment(threads):
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = None
+    return {
+        "load_average_at_start": load_average(),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": " ".join(["python", "benchmarks/run.py", *sys.argv[1:]]),
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": affinity,
+        "platform": platform.platform(),
+        "threads": threads,
+        "versions": versions(),
+        "thread_pools": pool_summary(),
+    }
+
+
+# -- workloads -----------------------------------------------------------------
+
+
+def run_epoch_workload(name, spec, data, peers, args, tmpdir, errors):
+    X, X_test, y, y_test = data
+    sizes = layer_sizes(spec, X)
+    epochs = spec["epochs"]
+    n = X.shape[0]
+    batch = min(spec["batch_size"], n)
+    n_batches = math.ceil(n / batch)
+    log(f"{name}: {spec['title']}; {n} x {X.shape[1]} train, {X_test.shape[0]} "
+        f"test, {epochs} epoch(s) per timing fit, {args.repeats} repeat(s)")
+    failed = set()
+    for peer in peers:  # warm-up: compilation / cache loading, first calls
+        try:
+            warm = min(2048, n)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _peers.make_estimator(peer, spec, 1, 0).fit(X[:warm], y[:warm])
+        except Exception:
+            errors[f"{name}/{peer}/warm-up"] = traceback.format_exc()
+            failed.add(peer)
+    floor = _peers.GemmFloor(sizes, batch)
+    floor.epoch(X[: min(2048, n)])
+
+    times = {peer: [] for peer in peers}
+    scores = {peer: [] for peer in peers}
+    n_iters = {peer: [] for peer in peers}
+    floor_times = []
+    models = {}
+    for repeat in range(args.repeats):
+        for peer in rotated(peers, repeat):
+            if peer in failed:
+                continue
+            try:
+                est = _peers.make_estimator(peer, spec, epochs, repeat)
+                seconds = timed_fit(est, X, y)
+                score = float(est.score(X_test, y_test))
+            except Exception:
+                errors[f"{name}/{peer}"] = traceback.format_exc()
+                failed.add(peer)
+                continue
+            per_epoch = seconds / est.n_iter_
+            times[peer].append(per_epoch)
+            scores[peer].append(score)
+            n_iters[peer].append(int(est.n_iter_))
+            models[peer] = est
+            log(f"  [{name} r{repeat}] {peer:8s} {per_epoch:9.4f} s/epoch "
+                f"(n_iter_={est.n_iter_}), test score {score:.4f}")
+        settle()
+        floor_times.append(floor.epoch(X))
+        log(f"  [{name} r{repeat}] floor    {floor_times[-1]:9.4f} s/epoch")
+
+    flops = _peers.training_flops(n, sizes)
+    rows = {}
+    for peer in [*peers, "floor"]:
+        values = floor_times if peer == "floor" else times[peer]
+        if not values:
+            continue
+        rows[peer] = {
+            "s_per_epoch": median(values),
+            "min_s_per_epoch": float(min(values)),
+            "all_s_per_epoch": values,
+            "ms_per_step": median(values) / n_batches * 1e3,
+            "gflops": flops / median(values) / 1e9,
+        }
+        if peer != "floor":
+            rows[peer]["score"] = median(scores[peer])
+            rows[peer]["all_scores"] = scores[peer]
+            rows[peer]["n_iter"] = n_iters[peer]
+    if not args.no_memory:
+        path = Path(tmpdir) / f"{name}.npz"
+        np.savez(path, X=X, y=y)
+        child_spec = {k: spec[k] for k in ("task", "hidden", "batch_size", "lr",
+                                           "alpha")}
+        for peer in peers:
+            if peer not in rows:
+                continue
+            try:
+                rows[peer]["memory"] = run_child(
+                    ["memory", peer, path, json.dumps(child_spec), args.threads]
+                )
+                log(f"  [{name}] {peer:8s} fit peak RSS increase "
+                    f"{rows[peer]['memory']['fit_delta_mb']:.0f} MB")
+            except Exception:
+                errors[f"{name}/{peer}/memory"] = traceback.format_exc()
+        path.unlink()
+    return {
+        "spec": spec,
+        "n_train": n,
+        "n_test": int(X_test.shape[0]),
+        "sizes": sizes,
+        "n_batches": n_batches,
+        "training_gflop_per_epoch": flops / 1e9,
+        "needed_fraction": _peers.needed_training_flops(n, sizes) / flops,
+        "peers": rows,
+    }, models
+
+
+def run_w3(args, tmpdir, errors):
+    peers = ["skdeep", "sklearn"]
+    X, X_test, y, y_test = _data.digits()
+    path = Path(tmpdir) / "digits.npz"
+    np.savez(path, X=X, X_test=X_test, y=y, y_test=y_test)
+    log(f"W3: digits {X.shape[0]} train / {X_test.shape[0]} test, hidden (100,), "
+        f"defaults, max_iter=200, fresh process per fit, {args.repeats} repeat(s)")
+    runs = {peer: [] for peer in peers}
+    warmups = {}
+    for peer in peers:  # warm the compile cache and the OS file cache
+        try:
+            warmups[peer] = run_child(["fresh-fit", peer, path])
+            log(f"  [W3 warm-up] {peer:8s} {warmups[peer]['total_s']:.2f} s")
+        except Exception:
+            errors[f"W3/{peer}/warm-up"] = traceback.format_exc()
+    for repeat in range(args.repeats):
+        for peer in rotated(peers, repeat):
+            if peer not in warmups:
+                continue
+            settle()
+            try:
+                result = run_child(["fresh-fit", peer, path])
+            except Exception:
+                errors[f"W3/{peer}"] = traceback.format_exc()
+                continue
+            runs[peer].append(result)
+            log(f"  [W3 r{repeat}] {peer:8s} total {result['total_s']:.2f} s "
+                f"(import {result['import_s']:.2f} s, fit {result['fit_s']:.2f} s, "
+                f"2nd fit {result['second_fit_s']:.2f} s, "
+                f"n_iter_={result['n_iter']}), accuracy {result['accuracy']:.4f}")
+    rows = {}
+    for peer, results in runs.items():
+        if not results:
+            continue
+        rows[peer] = {
+            key: median([r[key] for r in results])
+            for key in ("total_s", "import_s", "fit_s", "second_fit_s", "accuracy",
+                        "process_peak_rss_mb")
+        }
+        rows[peer]["n_iter"] = [r["n_iter"] for r in results]
+        rows[peer]["dtype"] = results[0]["dtype"]
+        rows[peer]["runs"] = results
+        rows[peer]["warm_up"] = warmups.get(peer)
+    path.unlink()
+    return {"n_train": int(X.shape[0]), "n_test": int(X_test.shape[0]),
+            "peers": rows}
+
+
+def per_call(fn, min_time=0.2):
+    """Seconds per call: repeat ``fn`` until ``min_time`` has passed."""
+    calls = 0
+    started = time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        elapsed = time.perf_counter() - started
+        if elapsed >= min_time:
+            return elapsed / calls
+
+
+def run_predict(args, specs, datasets, fitted, peers, errors):
+    rounds = max(args.repeats, 3 if args.quick else 7)
+    results = {}
+    for name in ("W1", "W2"):
+        spec = specs[name]
+        if name not in datasets:
+            datasets[name] = load_workload_data(name, spec)
+        X, X_test, y, _ = datasets[name]
+        models = dict(fitted.get(name, {}))
+        for peer in peers:
+            if peer in models:
+                continue
+            try:  # P without W1/W2: a 1-epoch model predicts just as fast
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    models[peer] = _peers.make_estimator(peer, spec, 1, 0).fit(X, y)
+            except Exception:
+                errors[f"P/{name}/{peer}/fit"] = traceback.format_exc()
+        log(f"P: predict on the {name} test set ({X_test.shape[0]} x "
+            f"{X_test.shape[1]}), {rounds} round(s)")
+        times = {peer: [] for peer in models}
+        for peer, model in list(models.items()):
+            try:
+                model.predict(X_test)  # warm-up (skdeep compiles predict)
+            except Exception:
+                errors[f"P/{name}/{peer}"] = traceback.format_exc()
+                del models[peer]
+        for repeat in range(rounds):
+            for peer in rotated(list(models), repeat):
+                settle()
+                model = models[peer]
+                times[peer].append(
+                    per_call(lambda m=model, X=X_test: m.predict(X))
+                )
+        rows = {}
+        for peer, values in times.items():
+            if not values:
+                continue
+            rows[peer] = {
+                "ms_per_call": median(values) * 1e3,
+                "min_ms_per_call": min(values) * 1e3,
+                "us_per_sample": median(values) / X_test.shape[0] * 1e6,
+                "all_ms_per_call": [v * 1e3 for v in values],
+            }
+            log(f"  [P {name}] {peer:8s} {rows[peer]['ms_per_call']:.2f} ms/call")
+        results[name] = {"n_test": int(X_test.shape[0]),
+                         "forward_gflop": _peers.forward_flops(
+                             X_test.shape[0], layer_sizes(spec, X)) / 1e9,
+                         "peers": rows}
+    return results
+
+
+# -- reporting -----------------------------------------------------------------
+
+
+def add_ratios(results):
+    """peer time / skdeep time (> 1: skdeep faster) and % of matmul peak."""
+    peak = results["matmul_peak"]["numpy"]
+    for workload in results["epoch"].values():
+        rows = workload["peers"]
+        base = rows.get("skdeep", {}).get("s_per_epoch")
+        base_min = rows.get("skdeep", {}).get("min_s_per_epoch")
+        for row in rows.values():
+            row["ratio_vs_skdeep"] = row["s_per_epoch"] / base if base else None
+            row["min_ratio_vs_skdeep"] = (row["min_s_per_epoch"] / base_min
+                                          if base_min else None)
+            row["pct_of_peak"] = 100.0 * row["gflops"] / peak
+    w3 = results.get("W3")
+    if w3 and "skdeep" in w3["peers"]:
+        base = w3["peers"]["skdeep"]
+        for row in w3["peers"].values():
+            row["ratio_total_vs_skdeep"] = row["total_s"] / base["total_s"]
+            row["ratio_fit_vs_skdeep"] = row["fit_s"] / base["fit_s"]
+            row["ratio_second_fit_vs_skdeep"] = (row["second_fit_s"]
+                                                 / base["second_fit_s"])
+    for workload in results.get("P", {}).values():
+        rows = workload["peers"]
+        base = rows.get("skdeep", {}).get("ms_per_call")
+        base_min = rows.get("skdeep", {}).get("min_ms_per_call")
+        for row in rows.values():
+            row["ratio_vs_skdeep"] = row["ms_per_call"] / base if base else None
+            row["min_ratio_vs_skdeep"] = (row["min_ms_per_call"] / base_min
+                                          if base_min else None)
+
+
+def fmt(value, digits=3, suffix=""):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if digits == 0:
+            return f"{value:.0f}{suffix}"
+        if value != 0 and abs(value) < 10 ** -digits:
+            return f"{value:.2e}{suffix}"
+        return f"{value:.{digits}f}{suffix}"
+    return f"{value}{suffix}"
+
+
+def fmt_ratio(value):
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def markdown(results):
+    env = results["environment"]
+    peak = results["matmul_peak"]
+    lines = ["# skdeep benchmark", ""]
+    lines += [
+        f"- command: `{env['command']}`",
+        f"- date: {env['date']}",
+        f"- CPU: {env['cpu']}, {env['logical_cpus']} logical CPUs "
+        f"({env['usable_cpus']} usable), threads per pool: **{env['threads']}**",
+        f"- platform: {env['platform']}; load average (1, 5, 15 min) at start "
+        f"{env['load_average_at_start']}, at end {env.get('load_average_at_end')}",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()
+                                   if v is not None),
+        f"- matmul peak (float32 {peak['n']}x{peak['n']} np.dot, median of 7, "
+        f"higher of start / end of the run): NumPy **{peak['numpy']:.1f} "
+        f"GFLOP/s** (used for \"% of peak\"; start "
+        f"{peak['at_start']['numpy']:.1f}, end {peak['at_end']['numpy']:.1f}), "
+        f"Numba np.dot (SciPy's BLAS, what skdeep's kernels call) "
+        f"{fmt(peak.get('numba'), 1)} GFLOP/s",
+        "- thread pools (threadpoolctl): " + "; ".join(
+            f"{p['library']} ({p['api']} {p['version'] or ''}, {p['threads']} "
+            f"threads{', ' + p['architecture'] if p['architecture'] else ''})"
+            for p in env["thread_pools"]
+        ),
+    ]
+    for note in results["notes"]:
+        lines.append(f"- note: {note}")
+    if results["epoch"]:
+        lines += [
+            "",
+            "## Training time per epoch",
+            "",
+            "Median of the repeats; each timing fit runs exactly `epochs` epochs "
+            "(`tol=0`, `n_iter_no_change=epochs+1`, `shuffle=True`, `alpha=0`) and "
+            "s/epoch = fit wall time / `n_iter_`. **peer/skdeep** = peer time / "
+            "skdeep time (> 1: skdeep is faster); *(min)*: the same with the "
+            "fastest repeat of each, less sensitive to bursts of load from other "
+            "processes. GFLOP/s counts 3 x the forward "
+            "matmul FLOPs (2 n fan_in fan_out per layer). Fit peak RSS: "
+            "high-water mark of a 1-epoch fit in a fresh subprocess minus the "
+            "RSS before it (process: whole-process peak incl. imports and data). "
+            "The GEMM-only floor is the epoch's matrix products alone "
+            "(Numba np.dot, same shapes).",
+            "",
+        ]
+        for name, workload in results["epoch"].items():
+            spec = workload["spec"]
+            lines.append(
+                f"- {name}: {'-'.join(map(str, workload['sizes']))} relu, adam "
+                f"lr {spec['lr']:g}, batch {spec['batch_size']}, alpha 0; "
+                f"{spec['data']}, {workload['n_train']} train / "
+                f"{workload['n_test']} test; {spec['epochs']} epoch(s) per timing "
+                f"fit, {workload['n_batches']} steps per epoch, "
+                f"{workload['training_gflop_per_epoch']:.2f} training GFLOP per "
+                f"epoch (the products every peer actually computes, without the "
+                f"first layer's input gradient: "
+                f"{100 * workload['needed_fraction']:.0f}% of that)"
+            )
+        lines += [
+            "",
+            "| workload | peer | s/epoch | min | ms/step | peer/skdeep | "
+            "peer/skdeep (min) | GFLOP/s | % of peak | fit peak RSS (MB) | "
+            "process peak RSS (MB) | test score |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+            "| ---: | ---: |",
+        ]
+        for name, workload in results["epoch"].items():
+            spec = workload["spec"]
+            label = name
+            metric = "R2" if spec["task"] == "reg" else "acc"
+            for peer, row in workload["peers"].items():
+                memory = row.get("memory", {})
+                score = row.get("score")
+                lines.append(
+                    f"| {label} | {PEER_LABELS[peer]} | {fmt(row['s_per_epoch'], 4)} "
+                    f"| {fmt(row['min_s_per_epoch'], 4)} | "
+                    f"{fmt(row['ms_per_step'], 3)} | "
+                    f"{fmt_ratio(row['ratio_vs_skdeep'])} | "
+                    f"{fmt_ratio(row['min_ratio_vs_skdeep'])} | "
+                    f"{fmt(row['gflops'], 1)} | {fmt(row['pct_of_peak'], 1)} | "
+                    f"{fmt(memory.get('fit_delta_mb'), 0)} | "
+                    f"{fmt(memory.get('process_peak_rss_mb'), 0)} | "
+                    + (f"{metric} {score:.4f} |" if score is not None else "- |")
+                )
+                label = ""
+    w3 = results.get("W3")
+    if w3 and w3["peers"]:
+        lines += [
+            "",
+            "## W3: digits, default MLPClassifier, fresh process",
+            "",
+            f"`MLPClassifier(hidden_layer_sizes=(100,), max_iter=200, "
+            f"random_state=0)`, all other parameters default, on digits "
+            f"(`X / 16` as float32, {w3['n_train']} train / {w3['n_test']} test). "
+            "Each fit runs in a new Python process; the clock starts before "
+            "`from <peer> import MLPClassifier` and stops after `fit` "
+            "(compile cache warm: one warm-up process per peer first). "
+            "Medians of the repeats. *2nd fit*: the same fit again in the same "
+            "process (no one-off costs).",
+            "",
+            "| peer | import + fit (s) | import (s) | fit (s) | 2nd fit (s) | "
+            "peer/skdeep (total) | peer/skdeep (fit) | peer/skdeep (2nd fit) | "
+            "n_iter_ | test accuracy | process peak RSS (MB) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: "
+            "| ---: |",
+        ]
+        for peer, row in w3["peers"].items():
+            lines.append(
+                f"| {PEER_LABELS[peer]} | {fmt(row['total_s'])} | "
+                f"{fmt(row['import_s'])} | {fmt(row['fit_s'])} | "
+                f"{fmt(row['second_fit_s'])} | "
+                f"{fmt_ratio(row.get('ratio_total_vs_skdeep'))} | "
+                f"{fmt_ratio(row.get('ratio_fit_vs_skdeep'))} | "
+                f"{fmt_ratio(row.get('ratio_second_fit_vs_skdeep'))} | "
+                f"{', '.join(map(str, row['n_iter']))} | {row['accuracy']:.4f} | "
+                f"{fmt(row['process_peak_rss_mb'], 0)} |"
+            )
+    if results.get("P"):
+        lines += [
+            "",
+            "## Prediction speed",
+            "",
+            "`predict` on the whole test set (PyTorch: forward under "
+            "`torch.no_grad()` + argmax), models from the timing fits; median "
+            "over rounds of the mean time per call (min: the fastest round).",
+            "",
+            "| test set | peer | ms per call | min | us per sample | peer/skdeep | "
+            "peer/skdeep (min) | GFLOP/s |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for name, workload in results["P"].items():
+            label = f"{name} ({workload['n_test']} samples)"
+            for peer, row in workload["peers"].items():
+                gflops = workload["forward_gflop"] / (row["ms_per_call"] / 1e3)
+                lines.append(
+                    f"| {label} | {PEER_LABELS[peer]} | {fmt(row['ms_per_call'])} | "
+                    f"{fmt(row['min_ms_per_call'])} | {fmt(row['us_per_sample'])} | "
+                    f"{fmt_ratio(row['ratio_vs_skdeep'])} | "
+                    f"{fmt_ratio(row['min_ratio_vs_skdeep'])} | {fmt(gflops, 1)} |"
+                )
+                label = ""
+    if results["errors"]:
+        lines += ["", "## Errors", ""]
+        for key, text in results["errors"].items():
+            lines += [f"### {key}", "", "```", text.rstrip(), "```", ""]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results, path):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed: no chart (pip install matplotlib)"
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.5))
+    colors = {"skdeep": "tab:blue", "sklearn": "tab:orange", "torch": "tab:green",
+              "floor": "tab:gray"}
+    names = list(results["epoch"])
+    order = ["skdeep", "sklearn", "torch", "floor"]
+    width = 0.8 / len(order)
+    for i, peer in enumerate(order):
+        xs, ys = [], []
+        for j, name in enumerate(names):
+            row = results["epoch"][name]["peers"].get(peer)
+            if row:
+                xs.append(j + (i - (len(order) - 1) / 2) * width)
+                ys.append(row["s_per_epoch"])
+        if xs:
+            left.bar(xs, ys, width, label=PEER_LABELS[peer], color=colors[peer])
+    left.set_xticks(range(len(names)), names)
+    left.set_yscale("log")
+    left.set_ylabel("seconds per epoch (median, log scale)")
+    left.set_title("Training time per epoch")
+    left.legend()
+
+    items = [(f"{name} epoch", results["epoch"][name]["peers"], "ratio_vs_skdeep")
+             for name in names]
+    if results.get("W3"):
+        items.append(("W3 fresh fit", results["W3"]["peers"],
+                      "ratio_total_vs_skdeep"))
+    for name, workload in results.get("P", {}).items():
+        items.append((f"predict {name}", workload["peers"], "ratio_vs_skdeep"))
+    peers = ["sklearn", "torch", "floor"]
+    width = 0.8 / len(peers)
+    for i, peer in enumerate(peers):
+        xs, ys = [], []
+        for j, (_, rows, key) in enumerate(items):
+            value = rows.get(peer, {}).get(key)
+            if value:
+                xs.append(j + (i - (len(peers) - 1) / 2) * width)
+                ys.append(value)
+        if xs:
+            right.bar(xs, ys, width, label=PEER_LABELS[peer], color=colors[peer])
+    right.axhline(1.0, color="black", linewidth=1)
+    right.set_xticks(range(len(items)), [item[0] for item in items], rotation=30,
+                     ha="right")
+    right.set_yscale("log")
+    right.set_ylabel("peer time / skdeep time (> 1: skdeep faster)")
+    right.set_title("Speed-up of skdeep")
+    right.legend()
+    fig.suptitle(f"skdeep benchmark, {results['environment']['cpu']}, "
+                 f"{results['environment']['threads']} threads")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return None
+
+
+# -- driver --------------------------------------------------------------------
+
+
+def combine_peaks(start, end):
+    """The higher of the peaks measured at the start and at the end (a busy
+    moment on a shared machine only lowers it); both are kept."""
+    combined = {"n": start["n"], "at_start": start, "at_end": end}
+    for key in ("numpy", "numba"):
+        values = [p[key] for p in (start, end) if key in p]
+        if values:
+            combined[key] = max(values)
+    return combined
+
+
+def run_suite(args):
+    started = time.perf_counter()
+    notes = []
+    peers = [p for p in args.peers if p in _peers.PEERS]
+    for peer in args.peers:
+        if peer not in _peers.PEERS:
+            notes.append(f"unknown peer {peer!r} ignored")
+    if "torch" in peers and not _peers.torch_available():
+        peers.remove("torch")
+        notes.append("PyTorch is not installed: no PyTorch peer "
+                     "(pip install torch==2.13.0)")
+    import numba  # noqa: F401  (load every thread pool before limiting them)
+
+    if "torch" in peers:
+        _peers.set_torch_threads(args.threads)
+    limits = threadpoolctl.threadpool_limits(limits=args.threads)
+    env = environment(args.threads)
+    log(f"CPU {env['cpu']}, {env['usable_cpus']} usable CPUs, threads "
+        f"{args.threads}; pools: {env['thread_pools']}")
+    for note in notes:
+        log(f"note: {note}")
+    peak = _peers.matmul_peak()
+    log(f"matmul peak: {peak}")
+
+    specs = workload_specs(args.quick, args.epochs)
+    results = {"environment": env, "args": vars(args), "peers": peers,
+               "matmul_peak": peak, "epoch": {}, "notes": notes, "errors": {}}
+    errors = results["errors"]
+    datasets, fitted = {}, {}
+    with tempfile.TemporaryDirectory(prefix="skdeep-bench-") as tmpdir:
+        for name in EPOCH_WORKLOADS:
+            if name not in args.workloads:
+                continue
+            data = load_workload_data(name, specs[name])
+            if data is None:
+                note = (f"{name} skipped: the mnist1d package is not installed "
+                        "(pip install mnist1d)")
+                notes.append(note)
+                log(note)
+                continue
+            datasets[name] = data
+            results["epoch"][name], fitted[name] = run_epoch_workload(
+                name, specs[name], data, peers, args, tmpdir, errors
+            )
+        if "W3" in args.workloads:
+            results["W3"] = run_w3(args, tmpdir, errors)
+        if "P" in args.workloads:
+            results["P"] = run_predict(args, specs, datasets, fitted, peers, errors)
+    end_peak = _peers.matmul_peak()
+    log(f"matmul peak at the end: {end_peak}")
+    results["matmul_peak"] = combine_peaks(peak, end_peak)
+    limits.restore_original_limits()
+    results["elapsed_s"] = time.perf_counter() - started
+    env["load_average_at_end"] = load_average()
+    add_ratios(results)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    chart_note = plot(results, out / "results.png")
+    if chart_note:
+        notes.append(chart_note)
+    text = markdown(results) + f"\nTotal run time {results['elapsed_s']:.0f} s.\n"
+    (out / "results.md").write_text(text)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    print(text)
+    log(f"wrote {out / 'results.md'}, {out / 'results.json'}"
+        + ("" if chart_note else f", {out / 'results.png'}"))
