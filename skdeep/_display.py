@@ -237,7 +237,7 @@ class TrainingCurveDisplay:
         The curves come from the per-epoch records of a stochastic solver
         (``loss_curve_``, ``validation_loss_curve_``, ``validation_scores_``
         and ``history_``); validation curves exist when the estimator was
-        fitted with ``early_stopping=True``.
+        fitted with ``early_stopping=True`` or with ``validation_data``.
 
         Parameters
         ----------

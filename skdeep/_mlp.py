@@ -22,7 +22,7 @@ from sklearn.base import (
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
@@ -275,21 +275,25 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if stochastic:
             self.loss_curve_ = []
             self.history_ = []
-            self._no_improvement_count = 0
-            self.best_loss_ = None if self.early_stopping else np.inf
-            if validate:
-                self.validation_scores_ = []
-                self.validation_loss_curve_ = []
-            else:
-                self.validation_scores_ = None
-                self.validation_loss_curve_ = None
-            if self.early_stopping:
-                self.best_validation_score_ = -np.inf
-                self.best_validation_loss_ = np.inf
-                self._best_monitored = np.inf
-            else:
-                self.best_validation_score_ = None
-                self.best_validation_loss_ = None
+            self._init_validation(validate)
+
+    def _init_validation(self, validate):
+        """Validation and early-stopping records, as sklearn sets them."""
+        self._no_improvement_count = 0
+        self.best_loss_ = None if self.early_stopping else np.inf
+        if validate:
+            self.validation_scores_ = []
+            self.validation_loss_curve_ = []
+        else:
+            self.validation_scores_ = None
+            self.validation_loss_curve_ = None
+        if self.early_stopping:
+            self.best_validation_score_ = -np.inf
+            self.best_validation_loss_ = np.inf
+            self._best_monitored = np.inf
+        else:
+            self.best_validation_score_ = None
+            self.best_validation_loss_ = None
 
     def _extras(self):
         return {"bn_scale": self.bn_scales_, "bn_shift": self.bn_shifts_,
@@ -357,8 +361,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
         # Everything below may fail; restore the previous state if it does
         # so a failed fit never leaves a half-updated model behind.
         backup = {
-            key: copy.copy(value)
-            if isinstance(value, (list, np.ndarray, _training.Schedule)) else value
+            key: copy.deepcopy(value) if isinstance(value, _training.Schedule)
+            else copy.copy(value) if isinstance(value, (list, np.ndarray))
+            else value
             for key, value in self.__dict__.items()
         }
         try:
@@ -461,14 +466,21 @@ class BaseMultilayerPerceptron(BaseEstimator):
                     "and activations with learned parameters as the fitted "
                     "model."
                 )
-            if stochastic and (getattr(self, "loss_curve_", None) is None
-                               or validate != (self.validation_scores_ is not None)):
+            if stochastic and getattr(self, "loss_curve_", None) is None:
                 self._init_history(stochastic, validate)
+            elif stochastic and (
+                    validate != (self.validation_scores_ is not None)
+                    or self.early_stopping != (self.best_validation_score_ is not None)):
+                # Keep the loss history; start the validation records anew.
+                self._init_validation(validate)
         if self.out_activation_ in ("identity", "exp"):
             self.out_activation_ = loss[0].output_activation
         frozen = self._frozen_segments(layout)
 
         Y = self._smooth_targets(Y)
+        if validation_data is not None:
+            validation_data = self._weight_validation_data(validation_data, y_raw,
+                                                           dtype)
         device = resolve_device(self.device, report=print if self.verbose else None)
         net = make_network(device, layer_units, activations, self.out_activation_,
                            dtype, loss=loss, batch_norm=batch_norm)
@@ -522,6 +534,24 @@ class BaseMultilayerPerceptron(BaseEstimator):
 
     def _encode_targets(self, y):
         return np.asarray(y, dtype=float)
+
+    def _weight_validation_data(self, validation_data, y_train, dtype):
+        """Treat user validation data as the ``validation_fraction`` split is:
+        smoothed targets, and class weights (from the training labels)
+        multiplied into its sample weights."""
+        X_val, y_val, sw_val, Y_val = validation_data
+        Y_val = self._smooth_targets(Y_val)
+        class_weight = getattr(self, "class_weight", None)
+        if class_weight is not None:
+            if np.ndim(y_val) == 1:
+                per_class = compute_class_weight(class_weight, classes=self.classes_,
+                                                 y=y_train)
+                weights = per_class[np.searchsorted(self.classes_, y_val)]
+            else:
+                weights = compute_sample_weight(class_weight, y_val)
+            base = np.ones(len(y_val)) if sw_val is None else sw_val
+            sw_val = np.ascontiguousarray(base * weights, dtype=dtype)
+        return X_val, y_val, sw_val, Y_val
 
     def _check_targets(self, Y):
         pass
@@ -611,12 +641,6 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 y_pred).all():
             return np.nan
         return self._score_function(y, y_pred, sample_weight=sample_weight)
-
-    def _score_with_function(self, X, y, sample_weight, score_function):
-        y_pred = self._predict(X, check_input=False)
-        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
-            return np.nan
-        return score_function(y, y_pred, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1070,9 +1094,6 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return self._outputs_to_predictions(
             self._forward_pass_fast(X, check_input=check_input))
 
-    def _score(self, X, y, sample_weight=None):
-        return self._score_with_function(X, y, sample_weight, accuracy_score)
-
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
@@ -1304,9 +1325,6 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
     def _outputs_to_predictions(self, outputs):
         return outputs.ravel() if outputs.shape[1] == 1 else outputs
-
-    def _score(self, X, y, sample_weight=None):
-        return self._score_with_function(X, y, sample_weight, r2_score)
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)

@@ -229,6 +229,8 @@ SMALL_PRODUCT_FLOPS = 2 ** 25
 
 _controller = None
 _controller_lock = threading.Lock()
+_limiter = None
+_limit_users = 0
 
 
 def blas_threads(layout, rows):
@@ -241,7 +243,14 @@ def blas_threads(layout, rows):
     largest = max(2 * rows * fan_in * fan_out for fan_in, fan_out in layout.shapes)
     if largest >= SMALL_PRODUCT_FLOPS:
         return contextlib.nullcontext()
-    global _controller
+    return _one_blas_thread()
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    # One limiter shared by concurrent fits (threads, nogil kernels): the
+    # first to enter lowers the limit, the last to leave restores it.
+    global _controller, _limiter, _limit_users
     with _controller_lock:
         if _controller is None:
             from threadpoolctl import ThreadpoolController
@@ -249,7 +258,17 @@ def blas_threads(layout, rows):
             # Created after a kernel has loaded, so it sees the BLAS the
             # kernels call (SciPy's, next to NumPy's).
             _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+        if _limit_users == 0:
+            _limiter = _controller.limit(limits=1, user_api="blas")
+        _limit_users += 1
+    try:
+        yield
+    finally:
+        with _controller_lock:
+            _limit_users -= 1
+            if _limit_users == 0:
+                _limiter.restore_original_limits()
+                _limiter = None
 
 
 def make_network(device, *args, **kwargs):
@@ -285,8 +304,6 @@ class CompiledNetwork:
     dtype : numpy dtype
     loss : (LossPlugin, dict), optional
         The training loss (default: the canonical loss of ``out_activation``).
-    average_outputs : bool, optional
-        Override the loss's ``average_outputs``.
     batch_norm : sequence of bool, optional
         Per hidden layer.
     """
@@ -345,9 +362,7 @@ class CompiledNetwork:
         return running
 
     def _running(self, running):
-        if running is None:
-            return np.zeros(self.layout.n_unit_values, dtype=self.dtype)
-        return running
+        return self.new_running_stats() if running is None else running
 
     def predict(self, theta, X, running=None, chunk=256):
         """Network outputs for ``X`` (C-contiguous, network dtype).

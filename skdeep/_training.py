@@ -88,6 +88,9 @@ class Schedule:
             self.kind = est.learning_rate if follows else "constant"
         self.power_t = float(est.power_t)
         self.rate = self.init
+        # Epochs since this schedule (and the optimizer state) started; a
+        # warm start restarts both, partial_fit continues both.
+        self.epoch = 0
 
     def rates(self, epoch, first_step, n_steps):
         """float64 rates of the ``n_steps`` steps of an epoch."""
@@ -106,6 +109,7 @@ class Schedule:
 
     def epoch_end(self, monitor):
         """Feed the monitored loss to a custom schedule; returns its message."""
+        self.epoch += 1
         if self.custom is not None:
             return self.custom.epoch_end(self.state, monitor)
         return None
@@ -193,15 +197,25 @@ def _split_validation(est, X, Y, sw, y_raw, validation_data):
             np.ascontiguousarray(Y_val), sw_val, y_val)
 
 
-def _training_score(est, totals, Y, sw):
+def _score_scale(est, Y, sw):
+    """What the kernel's training-score sums are divided by.
+
+    Classifiers: the weight sum comes from the kernel (None here).
+    Regressors: the weighted total sum of squares of the targets, for R².
+    """
+    if is_classifier(est):
+        return None
+    mean = np.average(Y, axis=0, weights=sw)
+    return float(np.sum(sw[:, None] * (Y - mean) ** 2))
+
+
+def _training_score(totals, scale):
     """The running training score of an epoch from the kernel's sums."""
     if totals[1] <= 0:
         return None
-    if is_classifier(est):
+    if scale is None:
         return float(totals[0] / totals[1])
-    mean = np.average(Y, axis=0, weights=sw)
-    total = float(np.sum(sw[:, None] * (Y - mean) ** 2))
-    return 1.0 - float(totals[0]) / total if total > 0 else None
+    return 1.0 - float(totals[0]) / scale if scale > 0 else None
 
 
 def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
@@ -275,6 +289,7 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
     restore_best = est.early_stopping and est.restore_best_weights
     best_running = running.copy()
     progress = Progress(est.verbose, 1 if incremental else est.max_iter)
+    score_scale = _score_scale(est, Y_train, sw_train)
 
     try:
         est.n_iter_ = 0
@@ -282,8 +297,7 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
             started = time.perf_counter()
             before = theta[:net.layout.n_weights].copy()
             seed = int(est._random_state.randint(np.iinfo(np.int32).max))
-            epoch = len(est.loss_curve_)
-            lrs = schedule.rates(epoch, est._optimizer_steps, n_batches)
+            lrs = schedule.rates(schedule.epoch, est._optimizer_steps, n_batches)
             total = net.train_epoch(
                 theta, X_dev, Y_dev, sw_dev, order, batch_size,
                 bool(est.shuffle), seed, opt_block, est._optimizer_state,
@@ -317,7 +331,7 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
             record = {
                 "epoch": len(est.loss_curve_),
                 "loss": est.loss_,
-                "score": _training_score(est, ws.totals, Y_train, sw_train),
+                "score": _training_score(ws.totals, score_scale),
                 "validation_loss": val_loss,
                 "validation_score": val_score,
                 "learning_rate": float(lrs[0]),
@@ -374,6 +388,10 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
 
 def _track_validation(est, val_loss, val_score, monitor_loss):
     """Early-stopping bookkeeping; returns whether this epoch is the best."""
+    if not (np.isfinite(val_loss) and np.isfinite(val_score)):
+        # A diverging run never counts as an improvement.
+        est._no_improvement_count += 1
+        return False
     if val_loss < est.best_validation_loss_:
         est.best_validation_loss_ = val_loss
     if monitor_loss:

@@ -116,7 +116,7 @@ class OptimizerPlugin:
         ``update(param, grad, s0, ..., lr, t, *hyperparameters) -> tuple``
         where ``s0, ...`` are the ``n_state`` per-parameter state values
         (zero at the start), ``lr`` the current learning rate and ``t`` the
-        1-based step count. Returns ``(new_param, new_s0, ...)``. ``None``
+        1-based step count (a float). Returns ``(new_param, new_s0, ...)``. ``None``
         only for full-batch optimizers that skdeep drives itself (L-BFGS).
     n_state : int, default=0
         Number of state values kept per parameter (momentum buffers...).

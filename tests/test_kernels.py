@@ -292,14 +292,35 @@ def test_small_networks_run_blas_on_one_thread(monkeypatch, rng):
     class Recorder:
         def limit(self, limits, user_api):
             calls.append((limits, user_api))
-            import contextlib
+            return self
 
-            return contextlib.nullcontext()
+        def restore_original_limits(self):
+            calls.append("restored")
 
     monkeypatch.setattr(_network, "_controller", Recorder())
-    for units, expected in (((64, 64, 5), [(1, "blas")]), ((1024, 1024, 10), [])):
+    for units, expected in (((64, 64, 5), [(1, "blas"), "restored"]),
+                            ((1024, 1024, 10), [])):
         calls.clear()
         net = CompiledNetwork(units, _resolved("relu", 1), "softmax", np.float32)
         theta = np.zeros(net.layout.n_params, dtype=np.float32)
         net.predict(theta, np.zeros((300, units[0]), dtype=np.float32))
         assert calls == expected
+
+
+def test_overlapping_blas_limits_restore_the_thread_count():
+    from threadpoolctl import threadpool_info
+
+    from skdeep import _network
+
+    net = CompiledNetwork((4, 3, 2), _resolved("relu", 1), "softmax", np.float64)
+    net.predict(np.zeros(net.layout.n_params), np.zeros((3, 4)))  # loads BLAS
+    before = [pool["num_threads"] for pool in threadpool_info()]
+    first = _network.blas_threads(net.layout, 4)
+    second = _network.blas_threads(net.layout, 4)
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # a concurrent fit ends first
+    assert all(pool["num_threads"] == 1 for pool in threadpool_info()
+               if pool["user_api"] == "blas")
+    second.__exit__(None, None, None)
+    assert [pool["num_threads"] for pool in threadpool_info()] == before

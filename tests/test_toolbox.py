@@ -321,6 +321,7 @@ def test_early_stopping_on_validation_loss(regression, restore):
     assert reg.best_validation_loss_ == curve.min()
     # the curve is the user's validation set, not a split of the training data
     assert len(reg.validation_scores_) == reg.n_iter_
+    assert reg.t_ == reg.n_iter_ * len(X)
 
 
 def test_validation_data_without_early_stopping_records_curves(iris):
@@ -352,13 +353,14 @@ def test_schedule_sets_the_rate_of_every_epoch(iris):
                         learning_rate_init=0.1, max_iter=5, random_state=0).fit(X, y)
     rates = [r["learning_rate"] for r in clf.history_]
     np.testing.assert_allclose(rates, 0.1 * 0.5 ** np.arange(5))
-    # the rate reaches the kernel: a schedule at rate ~0 moves nothing
-    frozen = MLPClassifier(solver="adam", learning_rate="step",
-                           learning_rate_init=1e-300, max_iter=2,
-                           random_state=0).fit(X, y)
-    start = MLPClassifier(solver="adam", learning_rate_init=1e-300, max_iter=1,
-                          random_state=0).fit(X, y)
-    np.testing.assert_array_equal(frozen.coefs_[0], start.coefs_[0])
+    # the rates reach the kernel, for adam too (unlike sklearn's schedules)
+    params = dict(max_iter=3, random_state=0, learning_rate_init=0.01)
+    constant = MLPClassifier(**params).fit(X, y)
+    decayed = MLPClassifier(learning_rate=ExponentialDecay(decay_rate=0.5),
+                            **params).fit(X, y)
+    ignored = MLPClassifier(learning_rate="invscaling", **params).fit(X, y)
+    assert not np.allclose(decayed.coefs_[0], constant.coefs_[0])
+    np.testing.assert_array_equal(ignored.coefs_[0], constant.coefs_[0])
 
 
 def test_adam_follows_skdeep_schedules_but_not_sklearns(iris):
@@ -431,3 +433,59 @@ def test_ctrl_c_keeps_the_last_finished_epoch(iris):
     assert clf.n_iter_ == 3
     three = MLPClassifier(max_iter=3, random_state=0).fit(X, y)
     np.testing.assert_array_equal(clf.coefs_[0], three.coefs_[0])
+
+
+def test_validation_data_is_scored_like_the_training_data(iris):
+    # Constant weights (vanishing rate), one full batch: the validation loss
+    # on the training data equals the training loss, smoothing and class
+    # weights included.
+    X, y = iris
+    clf = MLPClassifier(label_smoothing=0.2, class_weight={0: 1, 1: 5, 2: 2},
+                        learning_rate_init=1e-300, batch_size=len(X), max_iter=2,
+                        shuffle=False, random_state=0)
+    clf.fit(X, y, validation_data=(X, y))
+    np.testing.assert_allclose(clf.validation_loss_curve_, clf.loss_curve_,
+                               rtol=1e-10)
+
+
+def test_later_fits_keep_the_loss_history(iris):
+    X, y = iris
+    clf = MLPClassifier(max_iter=5, random_state=0)
+    clf.fit(X, y, validation_data=(X, y))
+    clf.partial_fit(X, y)
+    assert len(clf.loss_curve_) == len(clf.history_) == 6
+    clf.set_params(warm_start=True, early_stopping=True, max_iter=3)
+    clf.fit(X, y, validation_data=(X, y))
+    assert len(clf.loss_curve_) == 9 and len(clf.validation_scores_) == 3
+    clf.set_params(early_stopping=False)
+    clf.fit(X, y)
+    assert len(clf.loss_curve_) == 12 and clf.best_validation_score_ is None
+
+
+def test_warm_start_restarts_the_schedule_with_the_optimizer(iris):
+    X, y = iris
+    clf = MLPClassifier(solver="sgd", learning_rate=ExponentialDecay(decay_rate=0.5),
+                        learning_rate_init=0.1, max_iter=3, warm_start=True,
+                        random_state=0)
+    clf.fit(X, y).fit(X, y)
+    rates = [r["learning_rate"] for r in clf.history_]
+    np.testing.assert_allclose(rates, [0.1, 0.05, 0.025] * 2)
+    clf.partial_fit(X, y)  # partial_fit continues the schedule
+    assert clf.history_[-1]["learning_rate"] == pytest.approx(0.0125)
+
+
+def test_failed_fit_restores_the_schedule_state(iris):
+    X, y = iris
+    clf = MLPClassifier(learning_rate=ReduceLROnPlateau(patience=0), max_iter=1,
+                        random_state=0)
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    before = clf._schedule.state.best
+
+    def fail(est, record):
+        raise RuntimeError("callback failed")
+
+    clf.set_params(callbacks=[fail])
+    with pytest.raises(RuntimeError, match="callback failed"):
+        clf.partial_fit(X, y)
+    assert clf._schedule.state.best == before
+    assert len(clf.loss_curve_) == 1

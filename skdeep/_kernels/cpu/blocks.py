@@ -108,8 +108,9 @@ def loss_block(plugin, out_kind, average_outputs, dtype):
     The block computes the weighted loss sum of a batch and writes to ``D``
     the gradient of ``sample_weight * loss`` with respect to the output
     pre-activations. Logistic outputs are scored as two-class distributions
-    ``(p, 1 - p)``. The plugin's ``link_gradient`` is used under its
-    canonical output activation; otherwise the chain rule through the
+    ``(p, 1 - p)``. The plugin's ``link_gradient``, when it has one, gives
+    the delta directly (it is only valid for the output activation the
+    estimators pair the loss with); otherwise the chain rule through the
     output activation.
 
     Parameters
