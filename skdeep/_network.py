@@ -414,6 +414,11 @@ class CompiledNetwork:
         loss, loss_hp = self.loss_block()
         if frozen is None:
             frozen = np.zeros((0, 2), dtype=np.int64)
+        # The kernel does not check buffer sizes: refuse what would overrun.
+        if dropout is not None and (dropout > 0).any() and ws.M.size < ws.A.size:
+            raise ValueError("dropout needs ws.enable_dropout() first.")
+        if mixup_alpha > 0 and ws.mix.size < ws.capacity * (X.shape[1] + Y.shape[1] + 1):
+            raise ValueError("mixup needs ws.enable_mixup(n_features, n_outputs) first.")
         kernel = cpu_mlp.kernel("train_epoch", self.dtype)
         with blas_threads(layout, min(batch_size, X.shape[0])):
             return kernel(

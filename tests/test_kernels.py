@@ -324,3 +324,15 @@ def test_overlapping_blas_limits_restore_the_thread_count():
                if pool["user_api"] == "blas")
     second.__exit__(None, None, None)
     assert [pool["num_threads"] for pool in threadpool_info()] == before
+
+
+def test_missing_augmentation_buffers_are_refused(rng):
+    units = (3, 4, 2)
+    X, Y, sw = _problem("identity", np.float64, rng, n=8, units=units)
+    net = CompiledNetwork(units, _resolved("tanh", 1), "identity", np.float64)
+    theta = np.zeros(net.layout.n_params)
+    with pytest.raises(ValueError, match="enable_mixup"):
+        _one_sgd_epoch(net, theta, X, Y, sw, net.workspace(8), mixup_alpha=0.4)
+    with pytest.raises(ValueError, match="enable_dropout"):
+        _one_sgd_epoch(net, theta, X, Y, sw, net.workspace(8),
+                       dropout=np.array([0.5]))
