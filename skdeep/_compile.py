@@ -15,17 +15,20 @@ serves a block compiled from an older version of the plugin.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
 import marshal
 import os
 import sys
 import tempfile
+import textwrap
 import threading
 import types as pytypes
 
-# Bump when a template below changes, so stale cached blocks are not reused.
-_TEMPLATE_VERSION = "1"
+# Bump when a template or the literal rewriting changes, so stale cached
+# blocks are not reused.
+_TEMPLATE_VERSION = "2"
 
 _lock = threading.RLock()
 _blocks = {}
@@ -90,22 +93,136 @@ def _function_fingerprint(fn, _seen=None):
     return h.hexdigest()
 
 
-def scalar_jit(fn):
-    """Compile a plugin's scalar function for the CPU (memoized)."""
-    import numba
+def scalar_jit(fn, dtype=None):
+    """Compile a plugin's scalar function for the CPU (memoized).
 
+    For float32 the function's Python number literals (and the plain float
+    constants of its module) are compiled as float32, as NumPy treats Python
+    scalars next to float32 arrays (NEP 50): otherwise Numba would type
+    ``1.0 - x`` as float64 and run float32 math at float64 speed.
+    """
+    import numba
+    import numpy as np
+
+    single = dtype is not None and np.dtype(dtype) == np.float32
     with _lock:
-        jitted = _scalar_jits.get(fn)
+        jitted = _scalar_jits.get((fn, single))
         if jitted is None:
             if isinstance(fn, numba.core.dispatcher.Dispatcher):
                 jitted = fn
             else:
-                jitted = numba.njit(inline="always", error_model="numpy")(fn)
-            _scalar_jits[fn] = jitted
+                source_fn = _with_literals_as(fn, np.float32) if single else fn
+                jitted = numba.njit(inline="always", error_model="numpy")(source_fn)
+            _scalar_jits[(fn, single)] = jitted
         return jitted
 
 
-def build_block(source, functions, signature, label):
+# Binary operators whose integer literal operands adopt the float type.
+_ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod)
+
+
+class _LiteralTyper(ast.NodeTransformer):
+    """Replaces number literals in float positions by typed global names."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+        self.constants = {}
+
+    def typed(self, node):
+        """A name bound to ``node``'s value in ``dtype``, or ``node`` itself."""
+        if not isinstance(node, ast.Constant) or type(node.value) not in (int, float):
+            return node
+        value = _as_dtype(node.value, self.dtype)
+        if value is None:
+            return node
+        name = f"_skdeep_literal_{len(self.constants)}"
+        self.constants[name] = value
+        return ast.copy_location(ast.Name(name, ast.Load()), node)
+
+    def visit_Constant(self, node):
+        # A float literal is float data wherever it appears; an int literal
+        # only where the positions below say so (it may be an index).
+        return self.typed(node) if type(node.value) is float else node
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        if isinstance(node.op, _ARITHMETIC) and not (
+            isinstance(node.left, ast.Constant) and isinstance(node.right, ast.Constant)
+        ):
+            node.left, node.right = self.typed(node.left), self.typed(node.right)
+        elif isinstance(node.op, ast.Pow):
+            node.left = self.typed(node.left)
+        return node
+
+    def visit_IfExp(self, node):
+        self.generic_visit(node)
+        node.body, node.orelse = self.typed(node.body), self.typed(node.orelse)
+        return node
+
+    def visit_Return(self, node):
+        self.generic_visit(node)
+        if isinstance(node.value, ast.Tuple):
+            node.value.elts = [self.typed(e) for e in node.value.elts]
+        elif node.value is not None:
+            node.value = self.typed(node.value)
+        return node
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id in ("min", "max", "abs"):
+            node.args = [self.typed(a) for a in node.args]
+        return node
+
+
+def _as_dtype(value, dtype):
+    """``value`` as a ``dtype`` scalar, or None where that would lose range."""
+    import numpy as np
+
+    with np.errstate(over="ignore", under="ignore"):
+        typed = dtype(value)
+    if value == 0 or (np.isfinite(typed) and abs(typed) >= np.finfo(dtype).tiny):
+        return typed
+    return None
+
+
+def _with_literals_as(fn, dtype):
+    """A copy of ``fn`` whose number literals are ``dtype`` constants.
+
+    Falls back to ``fn`` itself where its source is not available (built in
+    a REPL, a lambda) or it is a closure.
+    """
+    if fn.__closure__ or not isinstance(fn, pytypes.FunctionType):
+        return fn
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return fn
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.FunctionDef):
+        return fn
+    definition = tree.body[0]
+    definition.decorator_list = []
+    typer = _LiteralTyper(dtype)
+    definition.body = [typer.visit(statement) for statement in definition.body]
+    ast.fix_missing_locations(tree)
+    ast.increment_lineno(tree, fn.__code__.co_firstlineno - 1)
+    module_code = compile(tree, fn.__code__.co_filename, "exec")
+    code = next(c for c in module_code.co_consts
+                if isinstance(c, pytypes.CodeType) and c.co_name == fn.__name__)
+    # Numba freezes globals at compile time: a snapshot is what it would see.
+    namespace = dict(fn.__globals__)
+    for name in code.co_names:
+        value = namespace.get(name)
+        if type(value) is float and _as_dtype(value, dtype) is not None:
+            namespace[name] = _as_dtype(value, dtype)
+    namespace.update(typer.constants)
+    typed = pytypes.FunctionType(code, namespace, fn.__name__, fn.__defaults__)
+    typed.__kwdefaults__ = fn.__kwdefaults__
+    typed.__qualname__ = fn.__qualname__
+    typed.__module__ = fn.__module__
+    return typed
+
+
+def build_block(source, functions, signature, label, dtype):
     """Compile generated block source into a Numba dispatcher.
 
     Parameters
@@ -119,6 +236,8 @@ def build_block(source, functions, signature, label):
         The explicit signature to compile ``block`` for.
     label : str
         Short name used in the generated file name.
+    dtype : numpy dtype
+        The block's float type; see :func:`scalar_jit`.
 
     Returns
     -------
@@ -131,7 +250,7 @@ def build_block(source, functions, signature, label):
 
     # Fingerprinting reads the plugins' source; skip it for blocks this
     # process already built from the very same function objects.
-    fast_key = (source, str(signature), label,
+    fast_key = (source, str(signature), label, np.dtype(dtype).name,
                 tuple(sorted(functions.items(), key=lambda kv: kv[0])))
     block = _blocks_by_identity.get(fast_key)
     if block is not None:
@@ -150,7 +269,7 @@ def build_block(source, functions, signature, label):
             _blocks_by_identity[fast_key] = block
             return block
         namespace = {"np": np}
-        namespace.update({k: scalar_jit(f) for k, f in functions.items()})
+        namespace.update({k: scalar_jit(f, dtype) for k, f in functions.items()})
         directory = cache_dir()
         filename = None
         if directory is not None:

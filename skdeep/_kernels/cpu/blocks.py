@@ -97,8 +97,8 @@ def _build_activation_blocks(plugins, dtype):
     sigs = signatures(dtype)
     name = "_".join(p.name for p in distinct)
     return (
-        build_block("".join(fwd), functions, sigs["act_fwd"], f"act_{name}"),
-        build_block("".join(bwd), functions, sigs["act_bwd"], f"dact_{name}"),
+        build_block("".join(fwd), functions, sigs["act_fwd"], f"act_{name}", dtype),
+        build_block("".join(bwd), functions, sigs["act_bwd"], f"dact_{name}", dtype),
     )
 
 
@@ -137,6 +137,7 @@ def loss_block(plugin, out_kind, average_outputs, dtype):
         "def block(P, Y, sw, hp, D):\n",
         _hp_lines(n_hp, "hp", "    ", cast),
         "    m, k = P.shape\n",
+        f"    one = {cast}(1.0)\n",
         f"    scale = {cast}(1.0 / k) if {average_outputs} else {cast}(1.0)\n",
         "    total = 0.0\n",
         "    for i in range(m):\n",
@@ -156,7 +157,7 @@ def loss_block(plugin, out_kind, average_outputs, dtype):
         lines.append(f"            pc = {clip}\n")
         lines.append(f"            row += loss_fn(pc, y{a})\n")
         if out_kind == OUT_LOGISTIC:
-            lines.append(f"            row += loss_fn(1 - pc, 1 - y{a})\n")
+            lines.append(f"            row += loss_fn(one - pc, one - y{a})\n")
     else:
         lines.append(f"            row += loss_fn(p, y{a})\n")
     if link:
@@ -164,8 +165,8 @@ def loss_block(plugin, out_kind, average_outputs, dtype):
     elif out_kind == OUT_SOFTMAX:
         lines.append(f"            g = p * (grad_fn(pc, y{a}) - dot)\n")
     elif out_kind == OUT_LOGISTIC:
-        lines.append(f"            g = (grad_fn(pc, y{a}) - grad_fn(1 - pc, 1 - y{a}))"
-                     " * p * (1 - p)\n")
+        lines.append(f"            g = (grad_fn(pc, y{a}) - grad_fn(one - pc, one - y{a}))"
+                     " * p * (one - p)\n")
     elif out_kind == OUT_EXP:
         lines.append(f"            g = grad_fn(p, y{a}) * p\n")
     else:
@@ -176,7 +177,7 @@ def loss_block(plugin, out_kind, average_outputs, dtype):
                  "    return total\n")
     sig = signatures(dtype)["loss"]
     label = f"loss_{plugin.name}_{out_kind}{'_avg' if average_outputs else ''}"
-    return build_block("".join(lines), functions, sig, label)
+    return build_block("".join(lines), functions, sig, label, dtype)
 
 
 def optimizer_block(plugin, dtype):
@@ -186,14 +187,15 @@ def optimizer_block(plugin, dtype):
     n_state = plugin.n_state
     hp_args = "".join(f", h{q}" for q in range(n_hp))
     state_args = "".join(f", state[{s}, i]" for s in range(n_state))
-    # The step count goes in as a float so that ``beta ** t`` becomes a pure
-    # pow the compiler hoists out of the loop (an integer power is a loop it
-    # re-runs per element, and reaches subnormal floats in float32).
+    # The step count goes in as a float of the block's type so that
+    # ``beta ** t`` becomes a pure pow the compiler hoists out of the loop (an
+    # integer power is a loop it re-runs per element, and reaches subnormal
+    # floats in float32), without promoting float32 updates to float64.
     lines = [
         "def block(theta, grad, state, hp, lr, t):\n",
         _hp_lines(n_hp, "hp", "    ", cast),
         f"    lr_ = {cast}(lr)\n",
-        "    t_ = np.float64(t)\n",
+        f"    t_ = {cast}(t)\n",
         f"    tiny = {cast}({float(np.finfo(dtype).tiny)!r})\n",
         "    for i in range(theta.shape[0]):\n",
         f"        r = update(theta[i], grad[i]{state_args}, lr_, t_{hp_args})\n",
@@ -206,10 +208,11 @@ def optimizer_block(plugin, dtype):
         # turn subnormal, which is 10-100x slower on x86: flush it to 0.
         for s in range(n_state):
             lines.append(f"        v = r[{s + 1}]\n"
-                         f"        state[{s}, i] = v if abs(v) >= tiny else 0.0\n")
+                         f"        state[{s}, i] = v if abs(v) >= tiny else {cast}(0.0)\n")
     sig = signatures(dtype)["opt"]
     return build_block(
-        "".join(lines), {"update": plugin.update}, sig, f"opt_{plugin.name}"
+        "".join(lines), {"update": plugin.update}, sig, f"opt_{plugin.name}",
+        dtype,
     )
 
 
@@ -235,4 +238,5 @@ def regularizer_block(plugin, dtype):
         {"penalty": plugin.penalty, "gradient": plugin.gradient},
         sig,
         f"reg_{plugin.name}",
+        dtype,
     )

@@ -1,0 +1,80 @@
+"""Compilation of plugin scalar math: float32 literals and block caching."""
+
+import math
+
+import numpy as np
+import pytest
+
+from skdeep._compile import scalar_jit
+
+_HALF = 0.5
+_HUGE = 1e300
+
+
+def _affine(x):
+    return 1.0 - 2 * x + _HALF
+
+
+def _clipped(x):
+    return max(x, 0) if x < 3 else 3
+
+
+def _pair(x, y):
+    return 1 - x, x * y + 1
+
+
+def _out_of_range(x):
+    # Neither constant is representable in float32: they stay float64.
+    return x * 1e-300 * _HUGE
+
+
+def _indexing(x):
+    values = (x, 2.0 * x)
+    return values[1] ** 2
+
+
+def _returned_types(jitted, *args):
+    jitted(*args)
+    (signature,) = jitted.nopython_signatures
+    return signature.return_type
+
+
+@pytest.mark.parametrize("fn, args, numpy_fn", [
+    (_affine, (0.3,), lambda x: np.float32(1.0) - np.float32(2) * x + np.float32(0.5)),
+    (_clipped, (0.3,), lambda x: max(x, np.float32(0))),
+    (_indexing, (0.3,), lambda x: (np.float32(2.0) * x) ** 2),
+])
+def test_float32_math_stays_float32_like_numpy(fn, args, numpy_fn):
+    # NumPy treats Python scalars next to float32 as float32 (NEP 50); the
+    # compiled plugin math must too, or it runs at float64 speed.
+    from numba import types
+
+    x = np.float32(args[0])
+    jitted = scalar_jit(fn, np.float32)
+    assert _returned_types(jitted, x) == types.float32
+    assert jitted(x) == numpy_fn(x)
+    # float64 compilation is the plain function, literals untouched.
+    assert scalar_jit(fn, np.float64)(0.3) == fn(0.3)
+
+
+def test_tuples_and_ints_in_arithmetic_are_float32():
+    from numba import types
+
+    jitted = scalar_jit(_pair, np.float32)
+    result = _returned_types(jitted, np.float32(0.25), np.float32(2.0))
+    assert result == types.UniTuple(types.float32, 2)
+    assert jitted(np.float32(0.25), np.float32(2.0)) == (0.75, 1.5)
+
+
+def test_literals_beyond_float32_range_keep_their_value():
+    jitted = scalar_jit(_out_of_range, np.float32)
+    assert math.isclose(jitted(np.float32(2.0)), 2.0, rel_tol=1e-6)
+
+
+def test_closures_compile_unchanged():
+    scale = 3.0
+
+    def scaled(x):
+        return scale * x
+
+    assert scalar_jit(scaled, np.float32)(np.float32(2.0)) == 6.0
