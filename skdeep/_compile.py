@@ -222,6 +222,37 @@ def _with_literals_as(fn, dtype):
     return typed
 
 
+class CompiledBlock:
+    """A compiled block whose machine-code address is looked up once.
+
+    Kernels take blocks as first-class functions. Handed a Numba dispatcher,
+    every kernel call would look the address up again (about 0.1 ms per
+    block, which adds up over the many short epochs of a small data set);
+    Numba's wrapper address protocol lets the block answer from a cache.
+    Calling the block calls the compiled function.
+    """
+
+    __slots__ = ("dispatcher", "_signature", "_address")
+
+    def __init__(self, dispatcher, signature):
+        self.dispatcher = dispatcher
+        self._signature = signature
+        self._address = None
+
+    def __wrapper_address__(self):
+        if self._address is None:
+            from numba.experimental.function_type import _get_wrapper_address
+
+            self._address = _get_wrapper_address(self.dispatcher, self._signature)
+        return self._address
+
+    def signature(self):
+        return self._signature
+
+    def __call__(self, *args):
+        return self.dispatcher(*args)
+
+
 def build_block(source, functions, signature, label, dtype):
     """Compile generated block source into a Numba dispatcher.
 
@@ -241,12 +272,16 @@ def build_block(source, functions, signature, label, dtype):
 
     Returns
     -------
-    numba.core.dispatcher.Dispatcher
+    CompiledBlock
         Compiled for exactly ``signature``; pass it to a core kernel as a
         first-class function.
     """
     import numba
     import numpy as np
+    from numba.core.types import WrapperAddressProtocol
+
+    # Registered here so that importing skdeep does not import Numba.
+    WrapperAddressProtocol.register(CompiledBlock)
 
     # Fingerprinting reads the plugins' source; skip it for blocks this
     # process already built from the very same function objects.
@@ -293,8 +328,11 @@ def build_block(source, functions, signature, label, dtype):
             code = compile(source, f"<skdeep {label} block>", "exec")
         sys.modules.setdefault(module.__name__, module)
         exec(code, module.__dict__)
-        block = numba.njit(signature, **jit_options(cache=filename is not None))(
-            module.block
+        block = CompiledBlock(
+            numba.njit(signature, **jit_options(cache=filename is not None))(
+                module.block
+            ),
+            signature,
         )
         _blocks[key] = block
         _blocks_by_identity[fast_key] = block

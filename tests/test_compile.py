@@ -78,3 +78,26 @@ def test_closures_compile_unchanged():
         return scale * x
 
     assert scalar_jit(scaled, np.float32)(np.float32(2.0)) == 6.0
+
+
+def test_blocks_reach_kernels_by_a_cached_address(monkeypatch):
+    # Kernels take blocks as first-class functions; a plain dispatcher would
+    # have its address looked up again on every kernel call.
+    from numba.core.dispatcher import Dispatcher
+    from numba.core.types import WrapperAddressProtocol
+
+    from skdeep._network import CompiledNetwork
+    from skdeep._registry import get_registry
+
+    relu = get_registry().get("activation", "relu")
+    net = CompiledNetwork((3, 4, 2), [(relu, {})], "softmax", np.float64)
+    assert isinstance(net.act_fwd, WrapperAddressProtocol)
+    theta = np.random.default_rng(0).normal(size=net.layout.n_params)
+    X = np.ones((5, 3))
+    first = net.predict(theta, X)
+    lookups = []
+    original = Dispatcher.get_compile_result
+    monkeypatch.setattr(Dispatcher, "get_compile_result",
+                        lambda *a: lookups.append(a) or original(*a))
+    np.testing.assert_array_equal(net.predict(theta, X), first)
+    assert lookups == []
