@@ -240,10 +240,15 @@ def blas_threads(layout, rows):
     limit the user set stays in force; large products keep the BLAS
     default.
     """
-    largest = max(2 * rows * fan_in * fan_out for fan_in, fan_out in layout.shapes)
-    if largest >= SMALL_PRODUCT_FLOPS:
+    if not is_small(layout, rows):
         return contextlib.nullcontext()
     return _one_blas_thread()
+
+
+def is_small(layout, rows):
+    """Whether every matrix product of a ``rows``-row batch is small."""
+    largest = max(2 * rows * fan_in * fan_out for fan_in, fan_out in layout.shapes)
+    return largest < SMALL_PRODUCT_FLOPS
 
 
 @contextlib.contextmanager
@@ -364,14 +369,19 @@ class CompiledNetwork:
     def _running(self, running):
         return self.new_running_stats() if running is None else running
 
-    def predict(self, theta, X, running=None, chunk=256):
+    def predict(self, theta, X, running=None, chunk=None):
         """Network outputs for ``X`` (C-contiguous, network dtype).
 
-        Rows go through in chunks small enough for the per-layer buffers to
-        stay in cache (measured: 256 rows is about 2x faster than 1024).
+        Rows go through in chunks: for a small network, small enough for the
+        per-layer buffers to stay in cache (measured: 256 rows is about 2x
+        faster than 1024); for a large one, large enough for multi-threaded
+        BLAS to run near its peak (784-512-512-10 on 10,000 rows: 2048-row
+        chunks about 15% faster than 256).
         """
         layout = self.layout
         n = X.shape[0]
+        if chunk is None:
+            chunk = 256 if is_small(layout, 256) else 2048
         capacity = max(1, min(chunk, n))
         ws = Workspace(layout, capacity, self.dtype)
         out = np.empty((n, int(layout.sizes[-1])), dtype=self.dtype)

@@ -115,6 +115,30 @@ def test_predict_kernel_matches_reference(rng):
     np.testing.assert_allclose(out, A[-1], rtol=1e-12)
 
 
+def test_large_networks_predict_in_large_chunks(rng, monkeypatch):
+    # Wide layers go through in 2048-row chunks (multi-threaded BLAS near its
+    # peak), small ones in 256-row chunks; the outputs do not depend on it.
+    from skdeep._kernels.cpu import mlp
+
+    units = (400, 300, 3)
+    X = rng.normal(size=(2100, units[0]))
+    acts = _resolved("relu", 1)
+    theta = rng.uniform(-0.1, 0.1, CompiledNetwork(units, acts, "softmax",
+                                                    np.float64).layout.n_params)
+    chunks = []
+    kernel = mlp.kernel
+    monkeypatch.setattr(
+        mlp, "kernel",
+        lambda name, dtype: (lambda *args: chunks.append(args[2]) or kernel(name, dtype)(*args)),
+    )
+    for width, expected in ((units, 2048), ((400, 20, 3), 256)):
+        net = CompiledNetwork(width, acts, "softmax", np.float64)
+        th = theta[:net.layout.n_params]
+        out = net.predict(th, X)
+        assert chunks[-1] == expected
+        np.testing.assert_allclose(out, net.predict(th, X, chunk=100), rtol=1e-12)
+
+
 def test_train_epoch_matches_step_by_step_reference(rng):
     """One compiled epoch equals reference gradients + the update rule."""
     units = (5, 6, 3)

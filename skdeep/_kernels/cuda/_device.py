@@ -96,18 +96,25 @@ def grid_1d(n, config, cap=None):
     return max(1, min(cap, math.ceil(max(n, 1) / config.block)))
 
 
-def device_function(fn):
+def device_function(fn, dtype=None):
     """``cuda.jit(device=True)`` of a plugin's plain scalar function (memoized).
 
     A function that is already a CPU Numba dispatcher is compiled from its
-    Python source (``py_func``).
+    Python source (``py_func``). For float32 its number literals become
+    float32, as on the CPU (see :func:`skdeep._compile.scalar_jit`).
     """
+    import numpy as np
+
+    from ..._compile import _with_literals_as
+
     fn = getattr(fn, "py_func", fn)
+    single = dtype is not None and np.dtype(dtype) == np.float32
     with _lock:
-        compiled = _device_functions.get(fn)
+        compiled = _device_functions.get((fn, single))
         if compiled is None:
-            compiled = cuda_module().jit(device=True)(fn)
-            _device_functions[fn] = compiled
+            source_fn = _with_literals_as(fn, np.float32) if single else fn
+            compiled = cuda_module().jit(device=True)(source_fn)
+            _device_functions[(fn, single)] = compiled
         return compiled
 
 

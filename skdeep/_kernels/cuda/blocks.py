@@ -77,13 +77,14 @@ def _namespace(dtype, config, functions):
         "dt": numba_type(dtype),
         "float64": numba.float64,
         "zero": numba_type(dtype)(0.0),
+        "one": numba_type(dtype)(1.0),
         "BLOCK": config.block,
         "block_sum": block_sum_function(config.block),
         "S_SW": S_SW, "S_LOSS": S_LOSS, "S_TOTAL": S_TOTAL, "S_SCORE": S_SCORE,
         "S_SW_TOTAL": S_SW_TOTAL, "S_LOSS_TOTAL": S_LOSS_TOTAL,
         "S_PARTIAL": S_PARTIAL,
     }
-    namespace.update({k: device_function(f) for k, f in functions.items()})
+    namespace.update({k: device_function(f, dtype) for k, f in functions.items()})
     return namespace
 
 
@@ -304,7 +305,7 @@ def _build_loss_kernel(plugin, out_kind, average_outputs, dtype):
         lines.append(f"            pc = {clip}\n")
         lines.append(f"            row += loss_fn(pc, y{a})\n")
         if out_kind == OUT_LOGISTIC:
-            lines.append(f"            row += loss_fn(1 - pc, 1 - y{a})\n")
+            lines.append(f"            row += loss_fn(one - pc, one - y{a})\n")
     else:
         lines.append(f"            row += loss_fn(p, y{a})\n")
     if link:
@@ -312,8 +313,8 @@ def _build_loss_kernel(plugin, out_kind, average_outputs, dtype):
     elif out_kind == OUT_SOFTMAX:
         lines.append(f"            g = p * (grad_fn(pc, y{a}) - dot)\n")
     elif out_kind == OUT_LOGISTIC:
-        lines.append(f"            g = (grad_fn(pc, y{a}) - grad_fn(1 - pc, 1 - y{a}))"
-                     " * p * (1 - p)\n")
+        lines.append(f"            g = (grad_fn(pc, y{a}) - grad_fn(one - pc, one - y{a}))"
+                     " * p * (one - p)\n")
     elif out_kind == OUT_EXP:
         lines.append(f"            g = grad_fn(p, y{a}) * p\n")
     else:
@@ -431,7 +432,7 @@ def _build_optimizer_kernel(plugin, dtype):
         "    cs = shared[0]\n",
         _hp_lines(n_hp, "hp", "    "),
         "    lr_ = dt(lrs[step])\n",
-        "    t_ = float64(t)\n",
+        "    t_ = dt(t)\n",
         f"    tiny = dt({float(np.finfo(dtype).tiny)!r})\n",
         "    for i in range(cuda.grid(1), n, cuda.gridsize(1)):\n",
         "        g = grad[i]\n",
@@ -447,7 +448,7 @@ def _build_optimizer_kernel(plugin, dtype):
         for s in range(n_state):
             index = "i" if s == 0 else f"{s} * n + i"
             lines.append(f"        v = r[{s + 1}]\n"
-                         f"        state[{index}] = v if abs(v) >= tiny else 0.0\n")
+                         f"        state[{index}] = v if abs(v) >= tiny else zero\n")
     lines.append("        for q in range(n_frozen):\n"
                  "            if frozen[2 * q] <= i and i < frozen[2 * q + 1]:\n"
                  "                theta[i] = theta_frozen[i]\n")
