@@ -65,10 +65,12 @@ def _gather(X, Y, sw, order, start, m, Xb, Yb, swb):
     sw_sum = 0.0
     for i in range(m):
         r = order[start + i]
+        x_row, x_dst = X[r], Xb[i * d:(i + 1) * d]
         for j in range(d):
-            Xb[i * d + j] = X[r, j]
+            x_dst[j] = x_row[j]
+        y_row, y_dst = Y[r], Yb[i * k:(i + 1) * k]
         for j in range(k):
-            Yb[i * k + j] = Y[r, j]
+            y_dst[j] = y_row[j]
         swb[i] = sw[r]
         sw_sum += sw[r]
     return sw_sum
@@ -200,10 +202,13 @@ def _forward(theta, sizes, off, Xb, m, Zbuf, Abuf, Hbuf, Vbuf, running,
         Z = _matrix(Zbuf, off[OFF_A, layer], m, n_out)
         A = _matrix(Abuf, off[OFF_A, layer], m, n_out)
         np.dot(A_in, W, Z)
-        b0 = off[OFF_B, layer]
+        # Loops over slices and row views vectorize; indexing the flat
+        # ``theta[offset + j]`` did not (3 us of a 30 us step, 64-64-64-5).
+        bias = theta[off[OFF_B, layer]:off[OFF_B, layer] + n_out]
         for i in range(m):
+            row = Z[i]
             for j in range(n_out):
-                Z[i, j] += theta[b0 + j]
+                row[j] += bias[j]
         if layer == n_layers - 1:
             _output_activation(Z, A, out_kind)
             return A
@@ -256,7 +261,7 @@ def _backward(theta, grad, sizes, off, n_core, Xb, m, Zbuf, Abuf, Dbuf, Hbuf,
         else:
             A_in = _matrix(Abuf, off[OFF_A, prev], m, n_in)
         gW = _matrix(grad, off[OFF_W, layer], n_in, n_out)
-        b0 = off[OFF_B, layer]
+        g_bias = grad[off[OFF_B, layer]:off[OFF_B, layer] + n_out]
         if accumulate:
             T = _matrix(tmp, 0, n_in, n_out)
             np.dot(A_in.T, D, T)
@@ -265,11 +270,11 @@ def _backward(theta, grad, sizes, off, n_core, Xb, m, Zbuf, Abuf, Dbuf, Hbuf,
                     gW[i, j] += T[i, j]
         else:
             np.dot(A_in.T, D, gW)
-            for j in range(n_out):
-                grad[b0 + j] = 0.0
+            g_bias[:] = 0.0
         for i in range(m):
+            row = D[i]
             for j in range(n_out):
-                grad[b0 + j] += D[i, j]
+                g_bias[j] += row[j]
         if layer == 0:
             continue
         W = _matrix(theta, off[OFF_W, layer], n_in, n_out)
@@ -551,8 +556,9 @@ def predict(theta, X, chunk, sizes, off, act_fwd, act_hp, out_kind, running,
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
         for i in range(m):
+            x_row, x_dst = X[start + i], Xb[i * d:(i + 1) * d]
             for j in range(d):
-                Xb[i * d + j] = X[start + i, j]
+                x_dst[j] = x_row[j]
         P = _forward(theta, sizes, off, Xb, m, Zbuf, Abuf, Hbuf, Vbuf, running,
                      act_fwd, act_hp, out_kind, no_drop, Abuf, Abuf, False,
                      0.0, bn_eps)
