@@ -573,6 +573,7 @@ def test_cpu_blocks_are_rejected_with_a_clear_error(rng):
 # ---------------------------------------------------------------------------
 
 _PTX_SCRIPT = """
+import re
 import numpy as np
 from skdeep._registry import get_registry
 from skdeep._kernels.cpu.mlp import OUT_IDENTITY, OUT_SOFTMAX, OUT_LOGISTIC
@@ -591,6 +592,10 @@ ptx = compile_all(
 )
 assert all(".entry" in text for text in ptx.values())
 assert ".f64" not in ptx["matmul"]  # float32 products stay float32
+# Plugin math keeps float32: its literals are typed like NumPy's scalars.
+f64_math = re.compile(r"\\b(add|sub|mul|div|fma|sqrt|rcp|ex2|lg2)(\\.[a-z]+)*\\.f64\\b")
+for name in ("act_fwd_gelu_prelu", "act_bwd_gelu_prelu"):
+    assert not f64_math.search(ptx[name]), name
 print(len(ptx))
 """
 
