@@ -28,7 +28,7 @@ import types as pytypes
 
 # Bump when a template or the literal rewriting changes, so stale cached
 # blocks are not reused.
-_TEMPLATE_VERSION = "2"
+_TEMPLATE_VERSION = "3"
 
 _lock = threading.RLock()
 _blocks = {}

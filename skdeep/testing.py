@@ -80,14 +80,15 @@ def check_activation(plugin, hyperparameters=None, rtol=1e-5, atol=1e-7):
                else np.zeros(0))
     Z = x.reshape(1, -1).copy()
     A = np.empty_like(Z)
-    fwd(0, Z, A, hp_matrix, learned)
+    no_bias = np.zeros(0)
+    fwd(0, Z, A, hp_matrix, learned, no_bias)
     np.testing.assert_allclose(
         A[0], python_value, rtol=1e-12, atol=1e-12,
         err_msg=f"{plugin.name}: compiled value differs from the Python value",
     )
     D = np.ones_like(Z)
     pgrad = np.zeros_like(learned)
-    bwd(0, Z, A, D, hp_matrix, learned, pgrad)
+    bwd(0, Z, A, D, hp_matrix, learned, pgrad, no_bias)
     assert np.isfinite(D).all(), (
         f"{plugin.name}: derivative is not finite at {x[~np.isfinite(D[0])]}"
     )
@@ -105,7 +106,7 @@ def check_activation(plugin, hyperparameters=None, rtol=1e-5, atol=1e-7):
     for v in (-1e-3, 1e-3):
         D1 = np.ones((1, 1))
         bwd(0, np.array([[v]]), np.array([[value(v)]]), D1, hp_matrix,
-            learned[:1], np.zeros_like(learned[:1]))
+            learned[:1], np.zeros_like(learned[:1]), no_bias)
         numeric_v = _fd(value, v, 1e-7)
         assert abs(D1[0, 0] - numeric_v) <= 1e-4 * (1 + abs(numeric_v)), (
             f"{plugin.name}: derivative disagrees with finite differences at {v}"

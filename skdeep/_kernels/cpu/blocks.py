@@ -53,8 +53,15 @@ def _build_activation_blocks(plugins, dtype):
     for p in plugins:
         if p not in distinct:
             distinct.append(p)
-    fwd = ["def block(layer, Z, A, hp, params):\n", "    n, m = Z.shape\n"]
-    bwd = ["def block(layer, Z, A, D, hp, params, pgrad):\n", "    n, m = Z.shape\n"]
+    # The forward block also adds the layer's intercepts to Z when given
+    # them, and the derivative block sums the deltas into the intercept
+    # gradient when given it: one pass over the batch less each.
+    fwd = ["def block(layer, Z, A, hp, params, bias):\n",
+           "    n, m = Z.shape\n",
+           "    add = bias.shape[0] > 0\n"]
+    bwd = ["def block(layer, Z, A, D, hp, params, pgrad, gbias):\n",
+           "    n, m = Z.shape\n",
+           "    add = gbias.shape[0] > 0\n"]
     functions = {}
     for k, plugin in enumerate(distinct):
         functions[f"value{k}"] = plugin.value
@@ -69,31 +76,40 @@ def _build_activation_blocks(plugins, dtype):
         cond = " or ".join(f"layer == {i}" for i in layers)
         head = f"    if {cond}:\n" if len(distinct) > 1 else "    if True:\n"
         hp = _hp_lines(len(names), "hp[layer]", "        ", cast)
+        # Row views keep the inner loops vectorizable.
         fwd.append(head + hp)
         fwd.append(
             "        for i in range(n):\n"
-            "            for j in range(m):\n"
-            f"                A[i, j] = value{k}(Z[i, j]{args})\n"
+            "            z_row, a_row = Z[i], A[i]\n"
+            "            if add:\n"
+            "                for j in range(m):\n"
+            "                    z = z_row[j] + bias[j]\n"
+            "                    z_row[j] = z\n"
+            f"                    a_row[j] = value{k}(z{args})\n"
+            "            else:\n"
+            "                for j in range(m):\n"
+            f"                    a_row[j] = value{k}(z_row[j]{args})\n"
             "        return\n"
         )
         bwd.append(head + hp)
+        bwd.append("        for i in range(n):\n"
+                   "            z_row, a_row, d_row = Z[i], A[i], D[i]\n"
+                   "            for j in range(m):\n")
         if plugin.learnable is not None:
             functions[f"pderiv{k}"] = plugin.parameter_derivative
             bwd.append(
-                "        for i in range(n):\n"
-                "            for j in range(m):\n"
-                "                d = D[i, j]\n"
-                f"                pgrad[j] += d * pderiv{k}(Z[i, j], A[i, j]{args})\n"
-                f"                D[i, j] = d * deriv{k}(Z[i, j], A[i, j]{args})\n"
-                "        return\n"
+                "                d = d_row[j]\n"
+                f"                pgrad[j] += d * pderiv{k}(z_row[j], a_row[j]{args})\n"
+                f"                d_row[j] = d * deriv{k}(z_row[j], a_row[j]{args})\n"
             )
         else:
             bwd.append(
-                "        for i in range(n):\n"
-                "            for j in range(m):\n"
-                f"                D[i, j] *= deriv{k}(Z[i, j], A[i, j]{args})\n"
-                "        return\n"
+                f"                d_row[j] *= deriv{k}(z_row[j], a_row[j]{args})\n"
             )
+        bwd.append("            if add:\n"
+                   "                for j in range(m):\n"
+                   "                    gbias[j] += d_row[j]\n"
+                   "        return\n")
     sigs = signatures(dtype)
     name = "_".join(p.name for p in distinct)
     return (
