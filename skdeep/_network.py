@@ -375,8 +375,8 @@ class CompiledNetwork:
         Rows go through in chunks: for a small network, small enough for the
         per-layer buffers to stay in cache (measured: 256 rows is about 2x
         faster than 1024); for a large one, large enough for multi-threaded
-        BLAS to run near its peak (784-512-512-10 on 10,000 rows: 2048-row
-        chunks about 15% faster than 256).
+        BLAS to run near its peak (784-512-512-10 on 10,000 rows: 85 ms in
+        2048-row chunks, 119 ms in 256-row chunks).
         """
         layout = self.layout
         n = X.shape[0]
