@@ -107,8 +107,9 @@ def _output_activation(Z, A, out_kind):
                 e = math.exp(Z[i, j] - zmax)
                 A[i, j] = e
                 total += A[i, j]
+            inv = 1.0 / total  # one division per row, not per output
             for j in range(k):
-                A[i, j] = A[i, j] / total
+                A[i, j] = A[i, j] * inv
         else:
             for j in range(k):
                 z = Z[i, j]
@@ -394,13 +395,19 @@ def _score_sum(P, Yb, swb, m, out_kind):
     total = 0.0
     for i in range(m):
         if out_kind == OUT_SOFTMAX:
+            # Running maxima with selects rather than branches: arg-max
+            # branches mispredict on every other row.
+            p_row, y_row = P[i], Yb[i * k:(i + 1) * k]
             best_p = 0
             best_y = 0
+            p_max = p_row[0]
+            y_max = y_row[0]
             for j in range(1, k):
-                if P[i, j] > P[i, best_p]:
-                    best_p = j
-                if Yb[i * k + j] > Yb[i * k + best_y]:
-                    best_y = j
+                p, y = p_row[j], y_row[j]
+                best_p = j if p > p_max else best_p
+                p_max = max(p, p_max)
+                best_y = j if y > y_max else best_y
+                y_max = max(y, y_max)
             if best_p == best_y:
                 total += swb[i]
         elif out_kind == OUT_LOGISTIC:
