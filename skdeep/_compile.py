@@ -232,12 +232,17 @@ class CompiledBlock:
     Calling the block calls the compiled function.
     """
 
-    __slots__ = ("dispatcher", "_signature", "_address")
+    __slots__ = ("dispatcher", "_signature", "_address", "_numba_type_")
 
     def __init__(self, dispatcher, signature):
+        from numba.core.types import FunctionType
+
         self.dispatcher = dispatcher
         self._signature = signature
         self._address = None
+        # Numba types an argument by this attribute before anything else;
+        # built once, it spares a new FunctionType per kernel call.
+        self._numba_type_ = FunctionType(signature)
 
     def __wrapper_address__(self):
         if self._address is None:
@@ -278,10 +283,6 @@ def build_block(source, functions, signature, label, dtype):
     """
     import numba
     import numpy as np
-    from numba.core.types import WrapperAddressProtocol
-
-    # Registered here so that importing skdeep does not import Numba.
-    WrapperAddressProtocol.register(CompiledBlock)
 
     # Fingerprinting reads the plugins' source; skip it for blocks this
     # process already built from the very same function objects.

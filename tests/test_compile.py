@@ -83,15 +83,17 @@ def test_closures_compile_unchanged():
 def test_blocks_reach_kernels_by_a_cached_address(monkeypatch):
     # Kernels take blocks as first-class functions; a plain dispatcher would
     # have its address looked up again on every kernel call.
+    import numba
     from numba.core.dispatcher import Dispatcher
-    from numba.core.types import WrapperAddressProtocol
+    from numba.core.types import FunctionType
 
     from skdeep._network import CompiledNetwork
     from skdeep._registry import get_registry
 
     relu = get_registry().get("activation", "relu")
     net = CompiledNetwork((3, 4, 2), [(relu, {})], "softmax", np.float64)
-    assert isinstance(net.act_fwd, WrapperAddressProtocol)
+    assert isinstance(numba.typeof(net.act_fwd), FunctionType)
+    assert numba.typeof(net.act_fwd) is numba.typeof(net.act_fwd)  # built once
     theta = np.random.default_rng(0).normal(size=net.layout.n_params)
     X = np.ones((5, 3))
     first = net.predict(theta, X)
