@@ -103,3 +103,35 @@ def test_blocks_reach_kernels_by_a_cached_address(monkeypatch):
                         lambda *a: lookups.append(a) or original(*a))
     np.testing.assert_array_equal(net.predict(theta, X), first)
     assert lookups == []
+
+
+_FRESH_FIT = """
+import numpy as np
+from numba.core import base
+from skdeep import MLPClassifier
+
+set_ups = []
+original = base.BaseContext.refresh
+base.BaseContext.refresh = lambda self: (set_ups.append(1), original(self))[1]
+X = np.random.RandomState(0).normal(size=(60, 4))
+y = (X[:, 0] > 0).astype(int)
+clf = MLPClassifier((5,), max_iter=3, random_state=0).fit(X, y)
+print(len(set_ups), clf.predict_proba(X[:3]).tolist())
+"""
+
+
+def test_cached_kernels_load_without_numbas_full_set_up():
+    # Numba sets up its whole compiler (0.3-0.5 s) before reading a cache
+    # entry; skdeep's loader skips that for hits. The first process may
+    # compile; the second must load everything and train identically.
+    import subprocess
+    import sys
+
+    runs = []
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-W", "ignore", "-c", _FRESH_FIT],
+                              capture_output=True, text=True, check=True)
+        count, proba = proc.stdout.strip().split(" ", 1)
+        runs.append((int(count), proba))
+    assert runs[1][0] == 0
+    assert runs[0][1] == runs[1][1]

@@ -35,7 +35,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..._compile import jit_options
+from ..._compile import compile_cached
 
 OUT_IDENTITY, OUT_EXP, OUT_LOGISTIC, OUT_SOFTMAX = 0, 1, 2, 3
 OFF_W, OFF_B, OFF_A, OFF_V, OFF_GAMMA, OFF_BETA, OFF_P = range(7)
@@ -658,5 +658,5 @@ def kernel(name, dtype):
     sigs = signatures(dtype)
     table = _compiled[np.dtype(dtype).name]
     if name not in table:
-        table[name] = njit(sigs[name], **jit_options())(_KERNELS[name])
+        table[name] = compile_cached(_KERNELS[name], sigs[name])
     return table[name]
