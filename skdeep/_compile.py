@@ -244,8 +244,10 @@ def _with_literals_as(fn, dtype):
     ast.fix_missing_locations(tree)
     ast.increment_lineno(tree, fn.__code__.co_firstlineno - 1)
     module_code = compile(tree, fn.__code__.co_filename, "exec")
-    code = next(c for c in module_code.co_consts
-                if isinstance(c, pytypes.CodeType) and c.co_name == fn.__name__)
+    code = next((c for c in module_code.co_consts
+                 if isinstance(c, pytypes.CodeType) and c.co_name == fn.__name__), None)
+    if code is None or code.co_freevars:
+        return fn
     # Numba freezes globals at compile time: a snapshot is what it would see.
     namespace = dict(fn.__globals__)
     for name in code.co_names:
@@ -261,13 +263,14 @@ def _with_literals_as(fn, dtype):
 
 
 class CompiledBlock:
-    """A compiled block whose machine-code address is looked up once.
+    """A compiled block whose machine-code address and type are built once.
 
     Kernels take blocks as first-class functions. Handed a Numba dispatcher,
-    every kernel call would look the address up again (about 0.1 ms per
-    block, which adds up over the many short epochs of a small data set);
-    Numba's wrapper address protocol lets the block answer from a cache.
-    Calling the block calls the compiled function.
+    every kernel call would look the address up again and build its type
+    (about 0.1 ms per block, which adds up over the many short epochs of a
+    small data set); Numba's wrapper address protocol and ``_numba_type_``
+    let the block answer from a cache. Calling the block calls the compiled
+    function.
     """
 
     __slots__ = ("dispatcher", "_signature", "_address", "_numba_type_")
@@ -297,7 +300,7 @@ class CompiledBlock:
 
 
 def build_block(source, functions, signature, label, dtype):
-    """Compile generated block source into a Numba dispatcher.
+    """Compile generated block source into a :class:`CompiledBlock`.
 
     Parameters
     ----------
