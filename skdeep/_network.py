@@ -151,6 +151,14 @@ class Layout:
             ]
         return extras
 
+    def initial_running_stats(self, dtype):
+        """Batch-norm running statistics before training: mean 0, variance 1."""
+        running = np.zeros(self.n_unit_values, dtype=dtype)
+        for i, width in enumerate(self.sizes[1:]):
+            v0 = self.v_off[i]
+            running[v0 + width:v0 + 2 * width] = 1.0
+        return running
+
     def layer_segments(self, layers):
         """``[start, stop)`` ranges of ``theta`` owned by weight ``layers``.
 
@@ -360,11 +368,7 @@ class CompiledNetwork:
 
     def new_running_stats(self):
         """Initial batch-norm running statistics: mean 0, variance 1."""
-        running = np.zeros(self.layout.n_unit_values, dtype=self.dtype)
-        for i, width in enumerate(self.layout.sizes[1:]):
-            v0 = self.layout.v_off[i]
-            running[v0 + width:v0 + 2 * width] = 1.0
-        return running
+        return self.layout.initial_running_stats(self.dtype)
 
     def _running(self, running):
         return self.new_running_stats() if running is None else running

@@ -702,11 +702,7 @@ class CudaNetwork:
 
     def new_running_stats(self):
         """Initial batch-norm running statistics (host): mean 0, variance 1."""
-        running = np.zeros(self.layout.n_unit_values, dtype=self.dtype)
-        for i, width in enumerate(self.layout.sizes[1:]):
-            v0 = self.layout.v_off[i]
-            running[v0 + width:v0 + 2 * width] = 1.0
-        return running
+        return self.layout.initial_running_stats(self.dtype)
 
     def loss_kernel(self):
         """The generated loss kernel and its hyperparameter vector (host)."""
