@@ -118,6 +118,70 @@ def _build_activation_blocks(plugins, dtype):
     )
 
 
+def loss_functions(plugin):
+    """The scalar functions a loss block calls, by their names in its source."""
+    functions = {"loss_fn": plugin.loss, "grad_fn": plugin.gradient}
+    if plugin.link_gradient is not None:
+        functions["link_fn"] = plugin.link_gradient
+    return functions
+
+
+def loss_row_source(plugin, out_kind, clip, p_at, y_at):
+    """Source of the per-row math of a loss block, for the CPU and CUDA blocks.
+
+    Inside the caller's loop over rows (after ``row = 0.0``), it opens the
+    loop over outputs ``j`` and sets ``p``, ``y``, adds the loss to ``row``
+    and leaves in ``g`` the gradient of the loss with respect to the output
+    pre-activation: the plugin's ``link_gradient`` where it has one, else the
+    chain rule through the output activation. The caller appends the rest
+    of the loop body (indented by 12 spaces).
+
+    Parameters
+    ----------
+    plugin : LossPlugin
+    out_kind : int
+        Output activation (``OUT_*`` of :mod:`skdeep._kernels.cpu.mlp`).
+    clip : str
+        Expression clipping ``p`` away from 0 and 1 (classification losses
+        take logs), in the target's casting syntax.
+    p_at, y_at : str
+        Expressions of the prediction and the target at output ``j``.
+    """
+    from .mlp import OUT_EXP, OUT_IDENTITY, OUT_LOGISTIC, OUT_SOFTMAX
+
+    a = "".join(f", h{q}" for q in range(len(plugin.hyperparameters)))
+    link = plugin.link_gradient is not None
+    lines = []
+    if out_kind == OUT_SOFTMAX and not link:
+        lines.append("        dot = 0.0\n"
+                     "        for j in range(k):\n"
+                     f"            p = {p_at}\n"
+                     f"            dot += grad_fn({clip}, {y_at}{a}) * p\n")
+    lines.append("        for j in range(k):\n"
+                 f"            p = {p_at}\n"
+                 f"            y = {y_at}\n")
+    if out_kind in (OUT_LOGISTIC, OUT_SOFTMAX):
+        lines.append(f"            pc = {clip}\n")
+        lines.append(f"            row += loss_fn(pc, y{a})\n")
+        if out_kind == OUT_LOGISTIC:
+            lines.append(f"            row += loss_fn(one - pc, one - y{a})\n")
+    else:
+        lines.append(f"            row += loss_fn(p, y{a})\n")
+    if link:
+        lines.append(f"            g = link_fn(p, y{a})\n")
+    elif out_kind == OUT_SOFTMAX:
+        lines.append(f"            g = p * (grad_fn(pc, y{a}) - dot)\n")
+    elif out_kind == OUT_LOGISTIC:
+        lines.append(f"            g = (grad_fn(pc, y{a}) - grad_fn(one - pc, one - y{a}))"
+                     " * p * (one - p)\n")
+    elif out_kind == OUT_EXP:
+        lines.append(f"            g = grad_fn(p, y{a}) * p\n")
+    else:
+        assert out_kind == OUT_IDENTITY
+        lines.append(f"            g = grad_fn(p, y{a})\n")
+    return "".join(lines)
+
+
 def loss_block(plugin, out_kind, average_outputs, dtype):
     """The loss-and-output-delta block of a :class:`LossPlugin`.
 
@@ -138,17 +202,9 @@ def loss_block(plugin, out_kind, average_outputs, dtype):
         Divide the loss (and gradient) of each row by its number of outputs.
     dtype : numpy dtype
     """
-    from .mlp import OUT_EXP, OUT_IDENTITY, OUT_LOGISTIC, OUT_SOFTMAX
-
     cast = _cast(dtype)
     eps = float(np.finfo(dtype).eps)
     n_hp = len(plugin.hyperparameters)
-    a = "".join(f", h{q}" for q in range(n_hp))
-    classify = out_kind in (OUT_LOGISTIC, OUT_SOFTMAX)
-    link = plugin.link_gradient is not None
-    functions = {"loss_fn": plugin.loss, "grad_fn": plugin.gradient}
-    if link:
-        functions["link_fn"] = plugin.link_gradient
     lines = [
         "def block(P, Y, sw, hp, D):\n",
         _hp_lines(n_hp, "hp", "    ", cast),
@@ -158,42 +214,16 @@ def loss_block(plugin, out_kind, average_outputs, dtype):
         "    total = 0.0\n",
         "    for i in range(m):\n",
         "        row = 0.0\n",
+        loss_row_source(plugin, out_kind,
+                        f"min(max(p, {cast}({eps!r})), {cast}({1.0 - eps!r}))",
+                        "P[i, j]", "Y[i * k + j]"),
     ]
-    # Probabilities are clipped away from 0 and 1 where a loss takes logs.
-    clip = f"min(max(p, {cast}({eps!r})), {cast}({1.0 - eps!r}))"
-    if out_kind == OUT_SOFTMAX and not link:
-        lines.append("        dot = 0.0\n"
-                     "        for j in range(k):\n"
-                     "            p = P[i, j]\n"
-                     f"            dot += grad_fn({clip}, Y[i * k + j]{a}) * p\n")
-    lines.append("        for j in range(k):\n"
-                 "            p = P[i, j]\n"
-                 "            y = Y[i * k + j]\n")
-    if classify:
-        lines.append(f"            pc = {clip}\n")
-        lines.append(f"            row += loss_fn(pc, y{a})\n")
-        if out_kind == OUT_LOGISTIC:
-            lines.append(f"            row += loss_fn(one - pc, one - y{a})\n")
-    else:
-        lines.append(f"            row += loss_fn(p, y{a})\n")
-    if link:
-        lines.append(f"            g = link_fn(p, y{a})\n")
-    elif out_kind == OUT_SOFTMAX:
-        lines.append(f"            g = p * (grad_fn(pc, y{a}) - dot)\n")
-    elif out_kind == OUT_LOGISTIC:
-        lines.append(f"            g = (grad_fn(pc, y{a}) - grad_fn(one - pc, one - y{a}))"
-                     " * p * (one - p)\n")
-    elif out_kind == OUT_EXP:
-        lines.append(f"            g = grad_fn(p, y{a}) * p\n")
-    else:
-        assert out_kind == OUT_IDENTITY
-        lines.append(f"            g = grad_fn(p, y{a})\n")
     lines.append("            D[i, j] = g * sw[i] * scale\n"
                  "        total += sw[i] * row * scale\n"
                  "    return total\n")
     sig = signatures(dtype)["loss"]
     label = f"loss_{plugin.name}_{out_kind}{'_avg' if average_outputs else ''}"
-    return build_block("".join(lines), functions, sig, label, dtype)
+    return build_block("".join(lines), loss_functions(plugin), sig, label, dtype)
 
 
 def optimizer_block(plugin, dtype):

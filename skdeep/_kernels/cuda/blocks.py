@@ -262,17 +262,12 @@ def loss_kernel(plugin, out_kind, average_outputs, dtype):
 def _build_loss_kernel(plugin, out_kind, average_outputs, dtype):
     from numba import void
 
-    from ..cpu.mlp import OUT_EXP, OUT_IDENTITY, OUT_LOGISTIC, OUT_SOFTMAX
+    from ..cpu.blocks import loss_functions, loss_row_source
+    from ..cpu.mlp import OUT_LOGISTIC, OUT_SOFTMAX
 
     config = launch_config()
     eps = float(np.finfo(dtype).eps)
     n_hp = len(plugin.hyperparameters)
-    a = "".join(f", h{q}" for q in range(n_hp))
-    classify = out_kind in (OUT_LOGISTIC, OUT_SOFTMAX)
-    link = plugin.link_gradient is not None
-    functions = {"loss_fn": plugin.loss, "grad_fn": plugin.gradient}
-    if link:
-        functions["link_fn"] = plugin.link_gradient
     clip = f"min(max(p, dt({eps!r})), dt({1.0 - eps!r}))"
     lines = [
         "def loss(P, p_off, Y, y_off, sw, s_off, m, k, hp, D, d_off, S, train):\n",
@@ -293,33 +288,7 @@ def _build_loss_kernel(plugin, out_kind, average_outputs, dtype):
         "        yi = y_off + i * k\n",
         "        row = 0.0\n",
     ]
-    if out_kind == OUT_SOFTMAX and not link:
-        lines.append("        dot = 0.0\n"
-                     "        for j in range(k):\n"
-                     "            p = P[pi + j]\n"
-                     f"            dot += grad_fn({clip}, Y[yi + j]{a}) * p\n")
-    lines.append("        for j in range(k):\n"
-                 "            p = P[pi + j]\n"
-                 "            y = Y[yi + j]\n")
-    if classify:
-        lines.append(f"            pc = {clip}\n")
-        lines.append(f"            row += loss_fn(pc, y{a})\n")
-        if out_kind == OUT_LOGISTIC:
-            lines.append(f"            row += loss_fn(one - pc, one - y{a})\n")
-    else:
-        lines.append(f"            row += loss_fn(p, y{a})\n")
-    if link:
-        lines.append(f"            g = link_fn(p, y{a})\n")
-    elif out_kind == OUT_SOFTMAX:
-        lines.append(f"            g = p * (grad_fn(pc, y{a}) - dot)\n")
-    elif out_kind == OUT_LOGISTIC:
-        lines.append(f"            g = (grad_fn(pc, y{a}) - grad_fn(one - pc, one - y{a}))"
-                     " * p * (one - p)\n")
-    elif out_kind == OUT_EXP:
-        lines.append(f"            g = grad_fn(p, y{a}) * p\n")
-    else:
-        assert out_kind == OUT_IDENTITY
-        lines.append(f"            g = grad_fn(p, y{a})\n")
+    lines.append(loss_row_source(plugin, out_kind, clip, "P[pi + j]", "Y[yi + j]"))
     lines.append("            dv = dt(g * w * scale)\n"
                  "            if train:\n"
                  "                dv = dt(dv * inv)\n"
@@ -356,8 +325,8 @@ def _build_loss_kernel(plugin, out_kind, average_outputs, dtype):
                  "        S[S_LOSS_TOTAL] += total\n"
                  "        S[S_SCORE] += score\n")
     label = f"loss_{plugin.name}_{out_kind}{'_avg' if average_outputs else ''}"
-    fn = exec_source("".join(lines), _namespace(dtype, config, functions),
-                     "loss", label)
+    fn = exec_source("".join(lines),
+                     _namespace(dtype, config, loss_functions(plugin)), "loss", label)
     T1, F1, _, i8, _, b1 = _types(dtype)
     return DeviceKernel(label, fn,
                         void(T1, i8, T1, i8, T1, i8, i8, i8, F1, T1, i8, F1, b1))
