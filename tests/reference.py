@@ -6,6 +6,21 @@ from scipy.special import expit, softmax, xlogy
 from skdeep._network import Layout
 
 
+def problem(out_activation, dtype, rng, n, units):
+    """Random inputs, targets suited to ``out_activation`` and sample weights."""
+    X = rng.normal(size=(n, units[0]))
+    if out_activation == "identity":
+        Y = rng.normal(size=(n, units[-1]))
+    elif out_activation == "exp":
+        Y = rng.poisson(2.0, size=(n, units[-1])).astype(float)
+    elif out_activation == "logistic":
+        Y = (rng.uniform(size=(n, units[-1])) < 0.5).astype(float)
+    else:
+        Y = np.eye(units[-1])[rng.randint(units[-1], size=n)]
+    sw = rng.uniform(0.5, 2.0, n)
+    return X.astype(dtype), Y.astype(dtype), sw.astype(dtype)
+
+
 def forward(theta, layout, X, activations, out_activation):
     """Return lists of pre-activations and activations (input first)."""
     coefs, intercepts = layout.unpack(theta)

@@ -14,17 +14,7 @@ OUTPUTS = ["identity", "exp", "logistic", "softmax"]
 
 
 def _problem(out_activation, dtype, rng, n=13, units=(5, 6, 4, 3)):
-    X = rng.normal(size=(n, units[0])).astype(dtype)
-    if out_activation == "identity":
-        Y = rng.normal(size=(n, units[-1]))
-    elif out_activation == "exp":
-        Y = rng.poisson(2.0, size=(n, units[-1])).astype(float)
-    elif out_activation == "logistic":
-        Y = (rng.uniform(size=(n, units[-1])) < 0.5).astype(float)
-    else:
-        Y = np.eye(units[-1])[rng.randint(units[-1], size=n)]
-    sw = rng.uniform(0.5, 2.0, n)
-    return X, Y.astype(dtype), sw.astype(dtype)
+    return reference.problem(out_activation, dtype, rng, n, units)
 
 
 def _resolved(name, n_hidden):

@@ -45,6 +45,7 @@ from skdeep._network import (  # noqa: E402
 )
 from skdeep._registry import get_registry  # noqa: E402
 from skdeep.plugin_types import LossPlugin  # noqa: E402
+from tests import reference  # noqa: E402
 
 UNITS = (3, 4, 3, 2)
 N = 5
@@ -58,17 +59,7 @@ def _tol(dtype):
 
 
 def _problem(out_activation, dtype, rng, n=N, units=UNITS):
-    X = rng.normal(size=(n, units[0]))
-    if out_activation == "identity":
-        Y = rng.normal(size=(n, units[-1]))
-    elif out_activation == "exp":
-        Y = rng.poisson(2.0, size=(n, units[-1])).astype(float)
-    elif out_activation == "logistic":
-        Y = (rng.uniform(size=(n, units[-1])) < 0.5).astype(float)
-    else:
-        Y = np.eye(units[-1])[rng.randint(units[-1], size=n)]
-    sw = rng.uniform(0.5, 2.0, n)
-    return X.astype(dtype), Y.astype(dtype), sw.astype(dtype)
+    return reference.problem(out_activation, dtype, rng, n, units)
 
 
 def _plugin(kind, name):
