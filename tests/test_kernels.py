@@ -1,5 +1,7 @@
 """Kernels against the NumPy reference and against finite differences."""
 
+import math
+
 import numpy as np
 import pytest
 from scipy.optimize import approx_fprime
@@ -350,3 +352,56 @@ def test_missing_augmentation_buffers_are_refused(rng):
     with pytest.raises(ValueError, match="enable_dropout"):
         _one_sgd_epoch(net, theta, X, Y, sw, net.workspace(8),
                        dropout=np.array([0.5]))
+
+
+def test_float32_exp_is_accurate_and_flushes_only_below_the_normal_range():
+    from numba import njit
+
+    from skdeep._kernels.cpu.mlp import exp_nonpositive
+
+    @njit
+    def exp_all(x, out):
+        for i in range(x.shape[0]):
+            out[i] = exp_nonpositive(x[i])
+        return out
+
+    x = np.concatenate([np.linspace(-87.33, 0.0, 200_001, dtype=np.float32),
+                        np.float32([-0.0, 1e-30, 0.5, 3.0, 80.0])])
+    got = exp_all(x, np.empty_like(x))
+    exact = np.exp(x.astype(np.float64))
+    assert np.max(np.abs(got - exact) / exact) < 1.5 * 2.0 ** -24
+    tiny = np.float32([-87.34, -100.0, -1e30, -np.inf, np.nan])
+    np.testing.assert_array_equal(exp_all(tiny, np.empty_like(tiny)),
+                                  [0.0, 0.0, 0.0, 0.0, np.nan])
+    wide = np.linspace(-700.0, 0.0, 1001)
+    # float64 keeps the C library's exp.
+    np.testing.assert_array_equal(exp_all(wide, np.empty_like(wide)),
+                                  [math.exp(v) for v in wide])
+
+
+@pytest.mark.parametrize("out_activation", ["softmax", "logistic"])
+def test_float32_outputs_match_reference_over_a_wide_logit_range(out_activation,
+                                                                   rng):
+    # Logits of +-100 and more: saturated probabilities, exp below the
+    # float32 normal range, both branches of the logistic.
+    units = (4, 7, 3)
+    X, _, _ = _problem(out_activation, np.float32, rng, n=300, units=units)
+    acts = _resolved("relu", 1)
+    net = CompiledNetwork(units, acts, out_activation, np.float32)
+    theta = rng.uniform(-12.0, 12.0, net.layout.n_params).astype(np.float32)
+    probabilities = net.predict(theta, X)
+    # The reference applies the output activation to the kernel's own
+    # float32 logits (the identity network's outputs), in float64.
+    logits = CompiledNetwork(units, acts, "identity", np.float32).predict(theta, X)
+    assert np.ptp(logits) > 200
+    logits = logits.astype(np.float64)
+    if out_activation == "softmax":
+        expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+        expected /= expected.sum(axis=1, keepdims=True)
+    else:
+        expected = 1.0 / (1.0 + np.exp(-logits))
+    assert probabilities.dtype == np.float32
+    # Below float32's normal range (1.2e-38) probabilities flush to 0; the
+    # float32 subtraction of the largest logit costs up to |logit| * 2**-24.
+    np.testing.assert_allclose(probabilities, expected, rtol=2e-5, atol=1.2e-38)
+    assert (probabilities == 0).any() and (probabilities == 1).any()
