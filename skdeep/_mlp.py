@@ -19,7 +19,6 @@ from sklearn.base import (
     _fit_context,
     is_classifier,
 )
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
@@ -1021,7 +1020,13 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
 
-    _score_function = staticmethod(accuracy_score)
+    @staticmethod
+    def _score_function(y, y_pred, sample_weight=None):
+        # Imported on use: sklearn.metrics is 40 ms of a fresh process's
+        # import and a default fit never scores.
+        from sklearn.metrics import accuracy_score
+
+        return accuracy_score(y, y_pred, sample_weight=sample_weight)
 
     def _encode_targets(self, y):
         unknown = np.setdiff1d(unique_labels(y), self.classes_)
@@ -1321,7 +1326,11 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         return self._outputs_to_predictions(
             self._forward_pass_fast(X, check_input=check_input))
 
-    _score_function = staticmethod(r2_score)
+    @staticmethod
+    def _score_function(y, y_pred, sample_weight=None):
+        from sklearn.metrics import r2_score  # on use, as for the classifier
+
+        return r2_score(y, y_pred, sample_weight=sample_weight)
 
     def _outputs_to_predictions(self, outputs):
         return outputs.ravel() if outputs.shape[1] == 1 else outputs

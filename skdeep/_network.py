@@ -235,9 +235,9 @@ def hyperparameter_vector(hp):
 # one).
 SMALL_PRODUCT_FLOPS = 2 ** 25
 
-_controller = None
 _controller_lock = threading.Lock()
-_limiter = None
+_blas_libraries = None
+_lowered = None
 _limit_users = 0
 
 
@@ -261,18 +261,23 @@ def is_small(layout, rows):
 
 @contextlib.contextmanager
 def _one_blas_thread():
-    # One limiter shared by concurrent fits (threads, nogil kernels): the
-    # first to enter lowers the limit, the last to leave restores it.
-    global _controller, _limiter, _limit_users
+    # One limit shared by concurrent fits (threads, nogil kernels): the
+    # first to enter lowers it, the last to leave restores it. The BLAS
+    # libraries are looked up once; threadpoolctl's own limiter would
+    # inspect every loaded library on each kernel call (15-25 us).
+    global _blas_libraries, _lowered, _limit_users
     with _controller_lock:
-        if _controller is None:
+        if _blas_libraries is None:
             from threadpoolctl import ThreadpoolController
 
-            # Created after a kernel has loaded, so it sees the BLAS the
+            # Looked up after a kernel has loaded, so it sees the BLAS the
             # kernels call (SciPy's, next to NumPy's).
-            _controller = ThreadpoolController()
+            _blas_libraries = [lib for lib in ThreadpoolController().lib_controllers
+                               if lib.user_api == "blas"]
         if _limit_users == 0:
-            _limiter = _controller.limit(limits=1, user_api="blas")
+            _lowered = [(lib, lib.num_threads) for lib in _blas_libraries]
+            for lib, _ in _lowered:
+                lib.set_num_threads(1)
         _limit_users += 1
     try:
         yield
@@ -280,8 +285,9 @@ def _one_blas_thread():
         with _controller_lock:
             _limit_users -= 1
             if _limit_users == 0:
-                _limiter.restore_original_limits()
-                _limiter = None
+                for lib, threads in _lowered:
+                    lib.set_num_threads(threads)
+                _lowered = None
 
 
 def make_network(device, *args, **kwargs):

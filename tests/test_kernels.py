@@ -305,16 +305,14 @@ def test_small_networks_run_blas_on_one_thread(monkeypatch, rng):
 
     calls = []
 
-    class Recorder:
-        def limit(self, limits, user_api):
-            calls.append((limits, user_api))
-            return self
+    class FakeBlas:
+        num_threads = 2
 
-        def restore_original_limits(self):
-            calls.append("restored")
+        def set_num_threads(self, threads):
+            calls.append(threads)
 
-    monkeypatch.setattr(_network, "_controller", Recorder())
-    for units, expected in (((64, 64, 5), [(1, "blas"), "restored"]),
+    monkeypatch.setattr(_network, "_blas_libraries", [FakeBlas()])
+    for units, expected in (((64, 64, 5), [1, 2]),
                             ((1024, 1024, 10), [])):
         calls.clear()
         net = CompiledNetwork(units, _resolved("relu", 1), "softmax", np.float32)
