@@ -431,7 +431,7 @@ def _update_ratios(layout, before, theta):
     """Per layer ``||W_after - W_before|| / ||W_before||``."""
     ratios = []
     # sqrt(x @ x) is what np.linalg.norm computes for a vector, without its
-    # per-call overhead (a tenth of a small network's epoch).
+    # per-call overhead (40 us per epoch of a digits fit, about 5%).
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging run
         for i, (fan_in, fan_out) in enumerate(layout.shapes):
             w_before = before[layout.w_off[i]:layout.w_off[i] + fan_in * fan_out]
