@@ -7,6 +7,7 @@ This is the bridge between the estimators (which speak sklearn's
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 
 import numpy as np
@@ -265,15 +266,9 @@ def _one_blas_thread():
     # first to enter lowers it, the last to leave restores it. The BLAS
     # libraries are looked up once; threadpoolctl's own limiter would
     # inspect every loaded library on each kernel call (15-25 us).
-    global _blas_libraries, _lowered, _limit_users
+    global _lowered, _limit_users
     with _controller_lock:
-        if _blas_libraries is None:
-            from threadpoolctl import ThreadpoolController
-
-            # Looked up after a kernel has loaded, so it sees the BLAS the
-            # kernels call (SciPy's, next to NumPy's).
-            _blas_libraries = [lib for lib in ThreadpoolController().lib_controllers
-                               if lib.user_api == "blas"]
+        _find_blas_libraries()
         if _limit_users == 0:
             _lowered = [(lib, lib.num_threads) for lib in _blas_libraries]
             for lib, _ in _lowered:
@@ -288,6 +283,56 @@ def _one_blas_thread():
                 for lib, threads in _lowered:
                     lib.set_num_threads(threads)
                 _lowered = None
+
+
+def blas_thread_count():
+    """How many threads BLAS may use now (a ``threadpoolctl`` limit counts)."""
+    with _controller_lock:
+        _find_blas_libraries()
+        return max([lib.num_threads for lib in _blas_libraries], default=1)
+
+
+def _find_blas_libraries():
+    # Called under _controller_lock, after a kernel has loaded, so it sees
+    # the BLAS the kernels call (SciPy's, next to NumPy's).
+    global _blas_libraries
+    if _blas_libraries is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas_libraries = [lib for lib in ThreadpoolController().lib_controllers
+                           if lib.user_api == "blas"]
+
+
+_pool = None
+_pool_pid = None
+
+
+def run_parallel(task, argument_tuples):
+    """``task(*args)`` for every tuple, the first here, the rest on threads.
+
+    Worth it only for GIL-free work. Exceptions propagate; every task has
+    finished when this returns.
+    """
+    global _pool, _pool_pid
+    if len(argument_tuples) > 1:
+        with _controller_lock:
+            # A pool inherited through fork has no threads behind it.
+            if _pool is None or _pool_pid != os.getpid():
+                from concurrent.futures import ThreadPoolExecutor
+
+                _pool = ThreadPoolExecutor(thread_name_prefix="skdeep")
+                _pool_pid = os.getpid()
+            pool = _pool
+        futures = [pool.submit(task, *args) for args in argument_tuples[1:]]
+    else:
+        futures = []
+    try:
+        task(*argument_tuples[0])
+    finally:
+        errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
 
 
 def make_network(device, *args, **kwargs):
@@ -386,24 +431,35 @@ class CompiledNetwork:
         per-layer buffers to stay in cache (measured: 256 rows is about 2x
         faster than 1024); for a large one, large enough for multi-threaded
         BLAS to run near its peak (784-512-512-10 on 10,000 rows: 85 ms in
-        2048-row chunks, 119 ms in 256-row chunks).
+        2048-row chunks, 119 ms in 256-row chunks). A small network's rows
+        are split over as many threads as BLAS may use, each running the
+        (GIL-free) kernel on its share with one-thread BLAS.
         """
         layout = self.layout
         n = X.shape[0]
-        if chunk is None:
-            chunk = 256 if is_small(layout, 256) else 2048
-        capacity = max(1, min(chunk, n))
-        ws = Workspace(layout, capacity, self.dtype)
         out = np.empty((n, int(layout.sizes[-1])), dtype=self.dtype)
         if n == 0:
             return out
+        small = is_small(layout, 256)
+        if chunk is None:
+            chunk = 256 if small else 2048
+        parts = max(1, min(blas_thread_count(), n // chunk)) if small else 1
+        # Whole chunks per thread, as even as they come.
+        bounds = [round(n * i / (parts * chunk)) * chunk for i in range(parts)] + [n]
+        running = self._running(running)
         kernel = cpu_mlp.kernel("predict", self.dtype)
-        with blas_threads(layout, capacity):
+
+        def predict_rows(start, stop):
+            capacity = max(1, min(chunk, stop - start))
+            ws = Workspace(layout, capacity, self.dtype)
             kernel(
-                theta, X, capacity, layout.sizes, ws.off, self.act_fwd,
-                self.act_hp, self.out_kind, self._running(running), BN_EPSILON,
-                ws.Xb, ws.Z, ws.A, ws.H, ws.V, out,
+                theta, X[start:stop], capacity, layout.sizes, ws.off,
+                self.act_fwd, self.act_hp, self.out_kind, running, BN_EPSILON,
+                ws.Xb, ws.Z, ws.A, ws.H, ws.V, out[start:stop],
             )
+
+        with blas_threads(layout, min(chunk, n)):
+            run_parallel(predict_rows, list(zip(bounds[:-1], bounds[1:], strict=True)))
         return out
 
     def loss_grad(self, theta, X, Y, sw, reg_block, reg_hp, alpha, ws,

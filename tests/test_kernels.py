@@ -131,6 +131,58 @@ def test_large_networks_predict_in_large_chunks(rng, monkeypatch):
         np.testing.assert_allclose(out, net.predict(th, X, chunk=100), rtol=1e-12)
 
 
+def test_small_network_predict_splits_rows_over_blas_threads(rng, monkeypatch):
+    # One share of whole chunks per thread BLAS may use; the outputs are
+    # those of a single thread, bit for bit (the same chunks).
+    from skdeep import _network
+
+    units = (6, 9, 3)
+    net = CompiledNetwork(units, _resolved("tanh", 1), "softmax", np.float64)
+    theta = rng.uniform(-0.7, 0.7, net.layout.n_params)
+    X = rng.normal(size=(1000, units[0]))
+    shares = []
+    run_parallel = _network.run_parallel
+    monkeypatch.setattr(_network, "run_parallel",
+                        lambda task, args: shares.append(args) or run_parallel(task, args))
+    monkeypatch.setattr(_network, "blas_thread_count", lambda: 3)
+    split = net.predict(theta, X, chunk=100)
+    assert shares[-1] == [(0, 300), (300, 700), (700, 1000)]
+    assert net.predict(theta, X[:150], chunk=100).shape == (150, 3)
+    assert shares[-1] == [(0, 150)]  # fewer rows than two chunks: one share
+    monkeypatch.setattr(_network, "blas_thread_count", lambda: 1)
+    whole = net.predict(theta, X, chunk=100)
+    assert shares[-1] == [(0, 1000)]
+    np.testing.assert_array_equal(split, whole)
+
+
+def test_blas_thread_count_follows_threadpoolctl_limits():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from skdeep import _network
+
+    net = CompiledNetwork((4, 3, 2), _resolved("relu", 1), "softmax", np.float64)
+    net.predict(np.zeros(net.layout.n_params), np.zeros((3, 4)))  # loads BLAS
+    assert _network.blas_thread_count() == max(
+        pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+    with threadpool_limits(1, user_api="blas"):
+        assert _network.blas_thread_count() == 1
+
+
+def test_run_parallel_finishes_every_task_and_raises_their_error():
+    from skdeep import _network
+
+    done = []
+
+    def task(i):
+        done.append(i)
+        if i == 2:
+            raise ValueError("share 2 failed")
+
+    with pytest.raises(ValueError, match="share 2 failed"):
+        _network.run_parallel(task, [(0,), (1,), (2,)])
+    assert sorted(done) == [0, 1, 2]
+
+
 def test_train_epoch_matches_step_by_step_reference(rng):
     """One compiled epoch equals reference gradients + the update rule."""
     units = (5, 6, 3)
