@@ -28,7 +28,7 @@ import types as pytypes
 
 # Bump when a template or the literal rewriting changes, so stale cached
 # blocks are not reused.
-_TEMPLATE_VERSION = "3"
+_TEMPLATE_VERSION = "4"
 
 _lock = threading.RLock()
 _blocks = {}
@@ -137,7 +137,10 @@ def scalar_jit(fn, dtype=None):
     For float32 the function's Python number literals (and the plain float
     constants of its module) are compiled as float32, as NumPy treats Python
     scalars next to float32 arrays (NEP 50): otherwise Numba would type
-    ``1.0 - x`` as float64 and run float32 math at float64 speed.
+    ``1.0 - x`` as float64 and run float32 math at float64 speed. Its
+    ``math.exp``, ``expm1``, ``tanh`` and ``erf`` become vectorizable float32
+    versions: the C library's are a call per value that keeps the whole loop
+    scalar.
     """
     import numba
     import numpy as np
@@ -149,7 +152,8 @@ def scalar_jit(fn, dtype=None):
             if isinstance(fn, numba.core.dispatcher.Dispatcher):
                 jitted = fn
             else:
-                source_fn = _with_literals_as(fn, np.float32) if single else fn
+                source_fn = (_with_literals_as(fn, np.float32, vector_math=True)
+                             if single else fn)
                 jitted = numba.njit(inline="always", error_model="numpy")(source_fn)
             _scalar_jits[(fn, single)] = jitted
         return jitted
@@ -223,20 +227,48 @@ def _as_dtype(value, dtype):
     return None
 
 
-def _with_literals_as(fn, dtype):
+def _with_literals_as(fn, dtype, vector_math=False):
     """A copy of ``fn`` whose number literals are ``dtype`` constants.
 
-    Falls back to ``fn`` itself where its source is not available (built in
-    a REPL, a lambda) or it is a closure.
+    The literals stay as they are where ``fn``'s source is not available
+    (built in a REPL, a lambda) or it is a closure. With ``vector_math``,
+    ``math.exp``, ``expm1``, ``tanh`` and ``erf`` (however ``fn`` reaches
+    them) become the vectorizable float32 versions of the CPU kernels.
     """
-    if fn.__closure__ or not isinstance(fn, pytypes.FunctionType):
+    if not isinstance(fn, pytypes.FunctionType):
         return fn
+    code, constants = _code_with_typed_literals(fn, dtype)
+    namespace = dict(fn.__globals__)
+    if code is not fn.__code__:
+        # Numba freezes globals at compile time: a snapshot is what it would see.
+        for name in code.co_names:
+            value = namespace.get(name)
+            if type(value) is float and _as_dtype(value, dtype) is not None:
+                namespace[name] = _as_dtype(value, dtype)
+        namespace.update(constants)
+    replaced = _use_vector_math(namespace, code.co_names) if vector_math else False
+    if code is fn.__code__ and not replaced:
+        return fn
+    typed = pytypes.FunctionType(code, namespace, fn.__name__, fn.__defaults__,
+                                 fn.__closure__ if code is fn.__code__ else None)
+    typed.__kwdefaults__ = fn.__kwdefaults__
+    typed.__qualname__ = fn.__qualname__
+    typed.__module__ = fn.__module__
+    return typed
+
+
+def _code_with_typed_literals(fn, dtype):
+    """``fn``'s code rewritten by :class:`_LiteralTyper` and the constants it
+    names, or ``fn.__code__`` and ``{}`` where that is not possible."""
+    unchanged = fn.__code__, {}
+    if fn.__closure__:
+        return unchanged
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
     except (OSError, TypeError, SyntaxError):
-        return fn
+        return unchanged
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.FunctionDef):
-        return fn
+        return unchanged
     definition = tree.body[0]
     definition.decorator_list = []
     typer = _LiteralTyper(dtype)
@@ -247,19 +279,52 @@ def _with_literals_as(fn, dtype):
     code = next((c for c in module_code.co_consts
                  if isinstance(c, pytypes.CodeType) and c.co_name == fn.__name__), None)
     if code is None or code.co_freevars:
-        return fn
-    # Numba freezes globals at compile time: a snapshot is what it would see.
-    namespace = dict(fn.__globals__)
-    for name in code.co_names:
+        return unchanged
+    return code, typer.constants
+
+
+_vector_math = None
+
+
+def _use_vector_math(namespace, names):
+    """Point ``namespace``'s ``math`` module and its functions that have
+    vectorizable versions at those; return whether anything changed."""
+    global _vector_math
+    import math
+
+    from ._kernels.cpu.mlp import vector_erf, vector_exp, vector_expm1, vector_tanh
+
+    if _vector_math is None:
+        module = pytypes.ModuleType("skdeep_vector_math")
+        module.__dict__.update(math.__dict__)
+        module.__name__ = "skdeep_vector_math"
+        module.exp, module.expm1 = vector_exp, vector_expm1
+        module.tanh, module.erf = vector_tanh, vector_erf
+        _vector_math = module
+    pairs = ((math, _vector_math), (math.exp, vector_exp), (math.expm1, vector_expm1),
+             (math.tanh, vector_tanh), (math.erf, vector_erf))
+    replaced = False
+    for name in names:
         value = namespace.get(name)
-        if type(value) is float and _as_dtype(value, dtype) is not None:
-            namespace[name] = _as_dtype(value, dtype)
-    namespace.update(typer.constants)
-    typed = pytypes.FunctionType(code, namespace, fn.__name__, fn.__defaults__)
-    typed.__kwdefaults__ = fn.__kwdefaults__
-    typed.__qualname__ = fn.__qualname__
-    typed.__module__ = fn.__module__
-    return typed
+        for original, vector in pairs:
+            if value is original:
+                namespace[name] = vector
+                replaced = True
+    return replaced
+
+
+_kernel_digest = None
+
+
+def _kernel_source_digest():
+    """Digest of the CPU kernel module, whose vector math blocks inline."""
+    global _kernel_digest
+    if _kernel_digest is None:
+        from ._kernels.cpu import mlp
+
+        with open(mlp.__file__, "rb") as fh:
+            _kernel_digest = hashlib.sha256(fh.read()).digest()
+    return _kernel_digest
 
 
 class CompiledBlock:
@@ -333,6 +398,7 @@ def build_block(source, functions, signature, label, dtype):
         return block
     digest = hashlib.sha256()
     digest.update(_TEMPLATE_VERSION.encode())
+    digest.update(_kernel_source_digest())
     digest.update(source.encode())
     digest.update(str(signature).encode())
     for name in sorted(functions):

@@ -404,29 +404,117 @@ def test_missing_augmentation_buffers_are_refused(rng):
                        dropout=np.array([0.5]))
 
 
-def test_float32_exp_is_accurate_and_flushes_only_below_the_normal_range():
+def _elementwise(function):
     from numba import njit
 
-    from skdeep._kernels.cpu.mlp import exp_nonpositive
-
     @njit
-    def exp_all(x, out):
+    def apply(x, out):
         for i in range(x.shape[0]):
-            out[i] = exp_nonpositive(x[i])
+            out[i] = function(x[i])
         return out
 
-    x = np.concatenate([np.linspace(-87.33, 0.0, 200_001, dtype=np.float32),
-                        np.float32([-0.0, 1e-30, 0.5, 3.0, 80.0])])
-    got = exp_all(x, np.empty_like(x))
+    return lambda x: apply(x, np.empty_like(x))
+
+
+def test_float32_exp_is_accurate_and_flushes_only_outside_the_normal_range():
+    from skdeep._kernels.cpu.mlp import vector_exp
+
+    exp = _elementwise(vector_exp)
+    # up to the largest float32 exp (just below 88.7228)
+    x = np.concatenate([np.linspace(-87.33, 88.72, 400_001, dtype=np.float32),
+                        np.float32([-0.0, 1e-30, 88.7228])])
+    got = exp(x)
     exact = np.exp(x.astype(np.float64))
+    assert np.isfinite(got).all()
     assert np.max(np.abs(got - exact) / exact) < 1.5 * 2.0 ** -24
-    tiny = np.float32([-87.34, -100.0, -1e30, -np.inf, np.nan])
-    np.testing.assert_array_equal(exp_all(tiny, np.empty_like(tiny)),
-                                  [0.0, 0.0, 0.0, 0.0, np.nan])
-    wide = np.linspace(-700.0, 0.0, 1001)
+    edges = np.float32([-87.34, -100.0, -1e30, -np.inf, np.nan, 88.73, 1e30, np.inf])
+    np.testing.assert_array_equal(exp(edges), [0.0, 0.0, 0.0, 0.0, np.nan] + [np.inf] * 3)
+    wide = np.linspace(-700.0, 700.0, 1001)
     # float64 keeps the C library's exp.
-    np.testing.assert_array_equal(exp_all(wide, np.empty_like(wide)),
-                                  [math.exp(v) for v in wide])
+    np.testing.assert_array_equal(exp(wide), [math.exp(v) for v in wide])
+
+
+def test_float32_tanh_is_accurate_and_odd():
+    from skdeep._kernels.cpu.mlp import vector_tanh
+
+    tanh = _elementwise(vector_tanh)
+    # both sides of the polynomial's range (0.625), tiny to saturated
+    x = np.concatenate([np.linspace(-12.0, 12.0, 400_001, dtype=np.float32),
+                        np.float32([0.625, np.nextafter(np.float32(0.625), np.float32(1)),
+                                    1e-30, 1e-6, 20.0, 1e30])])
+    got = tanh(x)
+    exact = np.tanh(x.astype(np.float64))
+    nonzero = exact != 0
+    assert np.max(np.abs(got - exact)[nonzero] / np.abs(exact[nonzero])) < 3 * 2.0 ** -24
+    np.testing.assert_array_equal(tanh(-x), -got)
+    edges = np.float32([0.0, -0.0, np.inf, -np.inf, np.nan])
+    np.testing.assert_array_equal(tanh(edges), [0.0, -0.0, 1.0, -1.0, np.nan])
+    assert np.signbit(tanh(edges)[1])
+    wide = np.linspace(-30.0, 30.0, 1001)
+    np.testing.assert_array_equal(tanh(wide), [math.tanh(v) for v in wide])
+
+
+def test_float32_expm1_and_erf_are_accurate():
+    from skdeep._kernels.cpu.mlp import vector_erf, vector_expm1
+
+    expm1, erf = _elementwise(vector_expm1), _elementwise(vector_erf)
+    x = np.concatenate([np.linspace(-20.0, 20.0, 400_001, dtype=np.float32),
+                        np.float32([1e-30, -1e-30, 1e-6, -0.999, 0.999, 1.0, -1.0])])
+    wide = np.linspace(-30.0, 30.0, 1001)
+    for function, vector, bound, atol in ((math.expm1, expm1, 3 * 2.0 ** -24, 0.0),
+                                          (math.erf, erf, 7.5 * 2.0 ** -24, 4.5e-7)):
+        exact = np.array([function(v) for v in x.astype(np.float64)])
+        got = vector(x)
+        np.testing.assert_allclose(got, exact, rtol=bound, atol=atol)
+        np.testing.assert_allclose(got[np.abs(x) < 1e-5], exact[np.abs(x) < 1e-5],
+                                   rtol=2 * 2.0 ** -24)  # no cancellation near 0
+        assert np.isnan(vector(np.float32([np.nan]))).all()
+        # float64 keeps the C library's function.
+        np.testing.assert_array_equal(vector(wide), [function(v) for v in wide])
+    np.testing.assert_array_equal(expm1(np.float32([-np.inf, 89.0, np.inf])),
+                                  [-1.0, np.inf, np.inf])
+    np.testing.assert_array_equal(erf(np.float32([-np.inf, np.inf])), [-1.0, 1.0])
+    np.testing.assert_array_equal(erf(-x), -erf(x))
+
+
+@pytest.mark.parametrize("name", ["tanh", "logistic", "swish", "gelu", "elu"])
+def test_float32_plugin_math_vectorizes(name):
+    # In float32, a plugin's math.exp/expm1/tanh/erf compile to skdeep's
+    # polynomial versions: no C-library call is left, and the loop over a
+    # layer runs on SIMD vectors. float64 keeps the C library.
+    import re
+
+    from numba import njit
+
+    from skdeep._compile import scalar_jit
+
+    plugin = get_registry().get("activation", name)
+    hp = tuple(plugin.hyperparameters.values())
+
+    def compiled_loop(dtype):
+        f = scalar_jit(plugin.value, dtype)
+
+        if hp:  # swish, elu: one hyperparameter
+            @njit(error_model="numpy")
+            def apply(x, out, beta):
+                for i in range(x.shape[0]):
+                    out[i] = f(x[i], beta)
+        else:
+            @njit(error_model="numpy")
+            def apply(x, out, beta):
+                for i in range(x.shape[0]):
+                    out[i] = f(x[i])
+
+        x = np.linspace(-3, 3, 8).astype(dtype)
+        apply(x, np.empty_like(x), dtype(hp[0] if hp else 0))
+        return next(iter(apply.inspect_llvm().values()))
+
+    # C-library function or LLVM intrinsic (llvm.exp.f64, tanhf, ...)
+    math_call = r"call [^(]*@[\w.]*(exp|tanh|erf)"
+    single = compiled_loop(np.float32)
+    assert not re.search(math_call, single)
+    assert re.search(r"<\d+ x float>", single)
+    assert re.search(math_call, compiled_loop(np.float64))
 
 
 @pytest.mark.parametrize("out_activation", ["softmax", "logistic"])

@@ -46,11 +46,14 @@ N_OFF_ROWS = 7
 _inner = njit(nogil=True, error_model="numpy")
 
 
-# A vectorizable float32 exp for the output activations. math.exp compiles
-# to a C-library call that LLVM cannot vectorize. This is Cephes' expf (range
-# reduction by ln 2, degree-6 polynomial, exponent built from bits), within
-# 1.4 * 2**-24 of the exact value. It lives here, not in a module of its own,
-# because Numba's cache only notices changes to the kernel's own file.
+# Vectorizable float32 exp and tanh, for the output activations and, in
+# float32 networks, for plugins' math.exp and math.tanh (see
+# skdeep._compile). math.exp compiles to a C-library call that LLVM cannot
+# vectorize. These are Cephes' expf (range reduction by ln 2, degree-6
+# polynomial, exponent built from bits) and tanhf (an odd polynomial below
+# 0.625, exp above) in plain arithmetic. They live here, not in a module of
+# their own, because Numba's cache only notices changes to the kernel's own
+# file (generated blocks hash this file for the same reason).
 _F32 = np.float32
 _LOG2E = _F32(1.44269504088896341)
 _LN2_HI = _F32(0.693359375)  # ln 2 in two parts: exact product with n
@@ -59,10 +62,28 @@ _P0, _P1, _P2 = _F32(1.9875691500e-4), _F32(1.3981999507e-3), _F32(8.3334519073e
 _P3, _P4, _P5 = _F32(4.1665795894e-2), _F32(1.6666665459e-1), _F32(5.0000001201e-1)
 # exp below this is not a normal float32 (it would be subnormal): 0.
 _MIN_ARG = _F32(-87.33654)
-# exp above this overflows the exponent bits.
-_MAX_ARG = _F32(88.37626)
+# exp above 88.7228 overflows; clamping a little above keeps n <= 128.
+_MAX_ARG = _F32(88.8)
+_T0, _T1, _T2 = _F32(-5.70498872745e-3), _F32(2.06390887954e-2), _F32(-5.37397155531e-2)
+_T3, _T4 = _F32(1.33314422036e-1), _F32(-3.33332819422e-1)
+_TANH_POLY_MAX = _F32(0.625)
+# expm1: Taylor coefficients 1/k!, k = 1..11 (truncation below 0.1 ulp for
+# |x| < 1). Module globals, not closure values: Numba types those as float64.
+(_E1, _E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10,
+ _E11) = (_F32(1.0 / math.factorial(k)) for k in range(1, 12))
+# erf: odd over even rational function on [-4, 4] (Eigen's fast float erf;
+# beyond 4, erf rounds to +-1 in float32).
+_A1, _A3, _A5, _A7 = _F32(-1.60960333262415e-02), _F32(-2.95459980854025e-03), \
+    _F32(-7.34990630326855e-04), _F32(-5.69250639462346e-05)
+_A9, _A11, _A13 = _F32(-2.10102402082508e-06), _F32(2.77068142495902e-08), \
+    _F32(-2.72614225801306e-10)
+_B0, _B2, _B4 = _F32(-1.42647390514189e-02), _F32(-7.37332916720468e-03), \
+    _F32(-1.68282697438203e-03)
+_B6, _B8 = _F32(-2.13374055278905e-04), _F32(-1.45660718464996e-05)
+_FOUR = _F32(4.0)
 _HALF = _F32(0.5)
 _ONE = _F32(1.0)
+_TWO = _F32(2.0)
 _ZERO = _F32(0.0)
 
 
@@ -78,18 +99,18 @@ def _float32_from_bits(typingctx, bits):
     return types.float32(types.int32), codegen
 
 
-def exp_nonpositive(x):
-    """``exp(x)`` for ``x <= 0``; vectorizable in float32.
+def vector_exp(x):
+    """``math.exp(x)``, vectorizable in float32.
 
-    float32: 0 below -87.34 (where exp is no longer a normal float32),
-    NaN stays NaN. (Positive arguments up to 88.37 are accurate too; the
-    name states what the callers rely on.) float64 keeps ``math.exp``.
+    float32: within 1.4 * 2**-24 of the exact value, 0 below -87.34 (where
+    exp is no longer a normal float32), inf above 88.72, NaN stays NaN.
+    float64 is ``math.exp``.
     """
     return math.exp(x)
 
 
-@overload(exp_nonpositive, jit_options={"error_model": "numpy"})
-def _exp_nonpositive_overload(x):
+@overload(vector_exp, jit_options={"error_model": "numpy"})
+def _vector_exp_overload(x):
     if x != types.float32:
         return lambda x: math.exp(x)
 
@@ -101,10 +122,91 @@ def _exp_nonpositive_overload(x):
         r = clamped - n * _LN2_HI - n * _LN2_LO
         poly = (((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5)
         y = poly * (r * r) + r + _ONE
-        scale = _float32_from_bits(np.int32((np.int64(n) + 127) << 23))
-        return _ZERO if x < _MIN_ARG else y * scale
+        # 2**n in two normal factors: n reaches 128 just below overflow.
+        whole = np.int64(n)
+        half = whole >> 1
+        scale = _float32_from_bits(np.int32((half + 127) << 23))
+        rest = _float32_from_bits(np.int32((whole - half + 127) << 23))
+        return _ZERO if x < _MIN_ARG else y * scale * rest
 
     return float32_exp
+
+
+def vector_tanh(x):
+    """``math.tanh(x)``, vectorizable in float32.
+
+    float32: within 3 * 2**-24 of the exact value, odd (signed zeros
+    included), NaN stays NaN. float64 is ``math.tanh``.
+    """
+    return math.tanh(x)
+
+
+@overload(vector_tanh, jit_options={"error_model": "numpy"})
+def _vector_tanh_overload(x):
+    if x != types.float32:
+        return lambda x: math.tanh(x)
+
+    def float32_tanh(x):
+        z = abs(x)
+        s = x * x
+        poly = (((((_T0 * s + _T1) * s + _T2) * s + _T3) * s + _T4) * s) * z + z
+        # exp(-2|x|) <= 0.29 here: no cancellation in 1 - e.
+        e = vector_exp(-_TWO * z)
+        t = poly if z <= _TANH_POLY_MAX else (_ONE - e) / (_ONE + e)
+        return math.copysign(t, x)
+
+    return float32_tanh
+
+
+def vector_expm1(x):
+    """``math.expm1(x)``, vectorizable in float32.
+
+    float32: within 3 * 2**-24 of the exact value, NaN stays NaN. float64
+    is ``math.expm1``.
+    """
+    return math.expm1(x)
+
+
+@overload(vector_expm1, jit_options={"error_model": "numpy"})
+def _vector_expm1_overload(x):
+    if x != types.float32:
+        return lambda x: math.expm1(x)
+
+    def float32_expm1(x):
+        # The series where exp(x) - 1 would cancel, exp(x) - 1 elsewhere.
+        poly = x * (_E1 + x * (_E2 + x * (_E3 + x * (_E4 + x * (_E5 + x * (
+            _E6 + x * (_E7 + x * (_E8 + x * (_E9 + x * (_E10 + x * _E11))))))))))
+        # Both computed, one selected: a branch here keeps LLVM from
+        # vectorizing the caller's loop.
+        shifted = vector_exp(x) - _ONE
+        return poly if abs(x) < _ONE else shifted
+
+    return float32_expm1
+
+
+def vector_erf(x):
+    """``math.erf(x)``, vectorizable in float32.
+
+    float32: within 4.5e-7 of the exact value (7.5 * 2**-24 relative, the
+    most near |x| = 3.2), odd, NaN stays NaN. float64 is ``math.erf``.
+    """
+    return math.erf(x)
+
+
+@overload(vector_erf, jit_options={"error_model": "numpy"})
+def _vector_erf_overload(x):
+    if x != types.float32:
+        return lambda x: math.erf(x)
+
+    def float32_erf(x):
+        c = min(max(x, -_FOUR), _FOUR)
+        s = c * c
+        p = ((((((_A13 * s + _A11) * s + _A9) * s + _A7) * s + _A5) * s + _A3) * s
+             + _A1) * c
+        q = (((_B8 * s + _B6) * s + _B4) * s + _B2) * s + _B0
+        return p / q
+
+    return float32_erf
 
 
 @_inner
@@ -159,7 +261,7 @@ def _sum_rows_into(D, total):
 
 @_inner
 def _output_activation(Z, A, out_kind):
-    # Flat passes and exp_nonpositive, not row loops and math.exp: a
+    # Flat passes and vector_exp, not row loops and math.exp: a
     # C-library call per output, in loops over 10 outputs, kept the float32
     # softmax scalar (8 -> 3 us for 200 x 10).
     n, k = Z.shape
@@ -174,7 +276,7 @@ def _output_activation(Z, A, out_kind):
             for j in range(k):
                 a[j] = z[j] - zmax
         for t in range(n * k):
-            a_flat[t] = exp_nonpositive(a_flat[t])
+            a_flat[t] = vector_exp(a_flat[t])
         for i in range(n):
             a = A[i]
             total = 0.0
@@ -193,7 +295,7 @@ def _output_activation(Z, A, out_kind):
         for t in range(n * k):
             # exp(-|z|) <= 1 cannot overflow; each branch is exact.
             z = z_flat[t]
-            e = exp_nonpositive(-abs(z))
+            e = vector_exp(-abs(z))
             a_flat[t] = 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
 
 
