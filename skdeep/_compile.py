@@ -286,12 +286,26 @@ def _code_with_typed_literals(fn, dtype):
 _vector_math = None
 
 
+# math functions that do not keep a loop scalar: LLVM intrinsics, and those
+# with vectorizable versions.
+_VECTOR_SAFE_MATH = {"exp", "expm1", "tanh", "erf", "sqrt", "fabs", "copysign",
+                     "floor", "ceil", "trunc", "isnan", "isinf", "isfinite",
+                     "inf", "nan", "pi", "e", "tau"}
+
+
 def _use_vector_math(namespace, names):
     """Point ``namespace``'s ``math`` module and its functions that have
-    vectorizable versions at those; return whether anything changed."""
+    vectorizable versions at those; return whether anything changed.
+
+    Nothing changes where the function also calls a C-library function
+    (``math.log1p``, ...): its loop stays scalar, where the C library's
+    ``exp`` is faster than the polynomial.
+    """
     global _vector_math
     import math
 
+    if any(name in vars(math) and name not in _VECTOR_SAFE_MATH for name in names):
+        return False
     from ._kernels.cpu.mlp import vector_erf, vector_exp, vector_expm1, vector_tanh
 
     if _vector_math is None:
