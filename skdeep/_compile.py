@@ -285,12 +285,10 @@ def _code_with_typed_literals(fn, dtype):
 
 _vector_math = None
 
-
-# math functions that do not keep a loop scalar: LLVM intrinsics, and those
-# with vectorizable versions.
-_VECTOR_SAFE_MATH = {"exp", "expm1", "tanh", "erf", "sqrt", "fabs", "copysign",
-                     "floor", "ceil", "trunc", "isnan", "isinf", "isfinite",
-                     "inf", "nan", "pi", "e", "tau"}
+# math functions that keep a loop vectorizable without a replacement: LLVM
+# intrinsics and constants.
+_INTRINSIC_MATH = {"sqrt", "fabs", "copysign", "floor", "ceil", "trunc", "isnan",
+                   "isinf", "isfinite", "inf", "nan", "pi", "e", "tau"}
 
 
 def _use_vector_math(namespace, names):
@@ -304,23 +302,24 @@ def _use_vector_math(namespace, names):
     global _vector_math
     import math
 
-    if any(name in vars(math) and name not in _VECTOR_SAFE_MATH for name in names):
-        return False
-    from ._kernels.cpu.mlp import vector_erf, vector_exp, vector_expm1, vector_tanh
+    from ._kernels.cpu import mlp
 
+    vectors = {"exp": mlp.vector_exp, "expm1": mlp.vector_expm1,
+               "tanh": mlp.vector_tanh, "erf": mlp.vector_erf}
+    if any(name in vars(math) and name not in _INTRINSIC_MATH and name not in vectors
+           for name in names):
+        return False
     if _vector_math is None:
         module = pytypes.ModuleType("skdeep_vector_math")
         module.__dict__.update(math.__dict__)
-        module.__name__ = "skdeep_vector_math"
-        module.exp, module.expm1 = vector_exp, vector_expm1
-        module.tanh, module.erf = vector_tanh, vector_erf
+        module.__dict__.update(vectors, __name__="skdeep_vector_math")
         _vector_math = module
-    pairs = ((math, _vector_math), (math.exp, vector_exp), (math.expm1, vector_expm1),
-             (math.tanh, vector_tanh), (math.erf, vector_erf))
+    replacements = [(math, _vector_math)]
+    replacements += [(getattr(math, name), vector) for name, vector in vectors.items()]
     replaced = False
     for name in names:
         value = namespace.get(name)
-        for original, vector in pairs:
+        for original, vector in replacements:
             if value is original:
                 namespace[name] = vector
                 replaced = True

@@ -434,8 +434,9 @@ def _update_ratios(layout, before, theta):
     # per-call overhead (40 us per epoch of a digits fit, about 5%).
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging run
         for i, (fan_in, fan_out) in enumerate(layout.shapes):
-            w_before = before[layout.w_off[i]:layout.w_off[i] + fan_in * fan_out]
-            change = theta[layout.w_off[i]:layout.w_off[i] + fan_in * fan_out] - w_before
+            weights = slice(layout.w_off[i], layout.w_off[i] + fan_in * fan_out)
+            w_before = before[weights]
+            change = theta[weights] - w_before
             norm = math.sqrt(float(w_before @ w_before))
             ratios.append(math.sqrt(float(change @ change)) / norm if norm > 0
                           else float("inf"))

@@ -46,12 +46,12 @@ N_OFF_ROWS = 7
 _inner = njit(nogil=True, error_model="numpy")
 
 
-# Vectorizable float32 exp and tanh, for the output activations and, in
-# float32 networks, for plugins' math.exp and math.tanh (see
+# Vectorizable float32 exp, tanh, expm1 and erf, for the output activations
+# and, in float32 networks, for plugins' math functions of those names (see
 # skdeep._compile). math.exp compiles to a C-library call that LLVM cannot
-# vectorize. These are Cephes' expf (range reduction by ln 2, degree-6
-# polynomial, exponent built from bits) and tanhf (an odd polynomial below
-# 0.625, exp above) in plain arithmetic. They live here, not in a module of
+# vectorize. exp and tanh are Cephes' expf (range reduction by ln 2,
+# degree-6 polynomial, exponent built from bits) and tanhf (an odd
+# polynomial below 0.625, exp above) in plain arithmetic. They live here, not in a module of
 # their own, because Numba's cache only notices changes to the kernel's own
 # file (generated blocks hash this file for the same reason).
 _F32 = np.float32
@@ -99,6 +99,21 @@ def _float32_from_bits(typingctx, bits):
     return types.float32(types.int32), codegen
 
 
+def _float32_version(python_function, math_function):
+    """Register the decorated function as ``python_function``'s float32
+    implementation in compiled code; other types get ``math_function``."""
+    def register(float32_implementation):
+        @overload(python_function, jit_options={"error_model": "numpy"})
+        def _overload(x):
+            if x != types.float32:
+                return lambda x: math_function(x)
+            return float32_implementation
+
+        return float32_implementation
+
+    return register
+
+
 def vector_exp(x):
     """``math.exp(x)``, vectorizable in float32.
 
@@ -109,27 +124,21 @@ def vector_exp(x):
     return math.exp(x)
 
 
-@overload(vector_exp, jit_options={"error_model": "numpy"})
-def _vector_exp_overload(x):
-    if x != types.float32:
-        return lambda x: math.exp(x)
-
-    def float32_exp(x):
-        clamped = min(max(x, _MIN_ARG), _MAX_ARG)
-        n = np.floor(clamped * _LOG2E + _HALF)
-        # NaN must not reach the float -> int conversion (poison in LLVM).
-        n = n if n == n else _ZERO
-        r = clamped - n * _LN2_HI - n * _LN2_LO
-        poly = (((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5)
-        y = poly * (r * r) + r + _ONE
-        # 2**n in two normal factors: n reaches 128 just below overflow.
-        whole = np.int64(n)
-        half = whole >> 1
-        scale = _float32_from_bits(np.int32((half + 127) << 23))
-        rest = _float32_from_bits(np.int32((whole - half + 127) << 23))
-        return _ZERO if x < _MIN_ARG else y * scale * rest
-
-    return float32_exp
+@_float32_version(vector_exp, math.exp)
+def _float32_exp(x):
+    clamped = min(max(x, _MIN_ARG), _MAX_ARG)
+    n = np.floor(clamped * _LOG2E + _HALF)
+    # NaN must not reach the float -> int conversion (poison in LLVM).
+    n = n if n == n else _ZERO
+    r = clamped - n * _LN2_HI - n * _LN2_LO
+    poly = (((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5)
+    y = poly * (r * r) + r + _ONE
+    # 2**n in two normal factors: n reaches 128 just below overflow.
+    whole = np.int64(n)
+    half = whole >> 1
+    scale = _float32_from_bits(np.int32((half + 127) << 23))
+    rest = _float32_from_bits(np.int32((whole - half + 127) << 23))
+    return _ZERO if x < _MIN_ARG else y * scale * rest
 
 
 def vector_tanh(x):
@@ -141,21 +150,15 @@ def vector_tanh(x):
     return math.tanh(x)
 
 
-@overload(vector_tanh, jit_options={"error_model": "numpy"})
-def _vector_tanh_overload(x):
-    if x != types.float32:
-        return lambda x: math.tanh(x)
-
-    def float32_tanh(x):
-        z = abs(x)
-        s = x * x
-        poly = (((((_T0 * s + _T1) * s + _T2) * s + _T3) * s + _T4) * s) * z + z
-        # exp(-2|x|) <= 0.29 here: no cancellation in 1 - e.
-        e = vector_exp(-_TWO * z)
-        t = poly if z <= _TANH_POLY_MAX else (_ONE - e) / (_ONE + e)
-        return math.copysign(t, x)
-
-    return float32_tanh
+@_float32_version(vector_tanh, math.tanh)
+def _float32_tanh(x):
+    z = abs(x)
+    s = x * x
+    poly = (((((_T0 * s + _T1) * s + _T2) * s + _T3) * s + _T4) * s) * z + z
+    # exp(-2|x|) <= 0.29 here: no cancellation in 1 - e.
+    e = vector_exp(-_TWO * z)
+    t = poly if z <= _TANH_POLY_MAX else (_ONE - e) / (_ONE + e)
+    return math.copysign(t, x)
 
 
 def vector_expm1(x):
@@ -167,21 +170,15 @@ def vector_expm1(x):
     return math.expm1(x)
 
 
-@overload(vector_expm1, jit_options={"error_model": "numpy"})
-def _vector_expm1_overload(x):
-    if x != types.float32:
-        return lambda x: math.expm1(x)
-
-    def float32_expm1(x):
-        # The series where exp(x) - 1 would cancel, exp(x) - 1 elsewhere.
-        poly = x * (_E1 + x * (_E2 + x * (_E3 + x * (_E4 + x * (_E5 + x * (
-            _E6 + x * (_E7 + x * (_E8 + x * (_E9 + x * (_E10 + x * _E11))))))))))
-        # Both computed, one selected: a branch here keeps LLVM from
-        # vectorizing the caller's loop.
-        shifted = vector_exp(x) - _ONE
-        return poly if abs(x) < _ONE else shifted
-
-    return float32_expm1
+@_float32_version(vector_expm1, math.expm1)
+def _float32_expm1(x):
+    # The series where exp(x) - 1 would cancel, exp(x) - 1 elsewhere.
+    poly = x * (_E1 + x * (_E2 + x * (_E3 + x * (_E4 + x * (_E5 + x * (
+        _E6 + x * (_E7 + x * (_E8 + x * (_E9 + x * (_E10 + x * _E11))))))))))
+    # Both computed, one selected: a branch here keeps LLVM from
+    # vectorizing the caller's loop.
+    shifted = vector_exp(x) - _ONE
+    return poly if abs(x) < _ONE else shifted
 
 
 def vector_erf(x):
@@ -193,20 +190,14 @@ def vector_erf(x):
     return math.erf(x)
 
 
-@overload(vector_erf, jit_options={"error_model": "numpy"})
-def _vector_erf_overload(x):
-    if x != types.float32:
-        return lambda x: math.erf(x)
-
-    def float32_erf(x):
-        c = min(max(x, -_FOUR), _FOUR)
-        s = c * c
-        p = ((((((_A13 * s + _A11) * s + _A9) * s + _A7) * s + _A5) * s + _A3) * s
-             + _A1) * c
-        q = (((_B8 * s + _B6) * s + _B4) * s + _B2) * s + _B0
-        return p / q
-
-    return float32_erf
+@_float32_version(vector_erf, math.erf)
+def _float32_erf(x):
+    c = min(max(x, -_FOUR), _FOUR)
+    s = c * c
+    p = ((((((_A13 * s + _A11) * s + _A9) * s + _A7) * s + _A5) * s + _A3) * s
+         + _A1) * c
+    q = (((_B8 * s + _B6) * s + _B4) * s + _B2) * s + _B0
+    return p / q
 
 
 @_inner
