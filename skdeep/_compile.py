@@ -296,8 +296,8 @@ def _use_vector_math(namespace, names):
     vectorizable versions at those; return whether anything changed.
 
     Nothing changes where the function also calls a C-library function
-    (``math.log1p``, ...): its loop stays scalar, where the C library's
-    ``exp`` is faster than the polynomial.
+    without a vectorizable version (``math.log``, ...): its loop stays
+    scalar, where the C library's ``exp`` is faster than the polynomial.
     """
     global _vector_math
     import math
@@ -305,7 +305,8 @@ def _use_vector_math(namespace, names):
     from ._kernels.cpu import mlp
 
     vectors = {"exp": mlp.vector_exp, "expm1": mlp.vector_expm1,
-               "tanh": mlp.vector_tanh, "erf": mlp.vector_erf}
+               "tanh": mlp.vector_tanh, "erf": mlp.vector_erf,
+               "log1p": mlp.vector_log1p}
     if any(name in vars(math) and name not in _INTRINSIC_MATH and name not in vectors
            for name in names):
         return False

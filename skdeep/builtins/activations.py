@@ -109,20 +109,26 @@ def swish_derivative(x, y, beta):
     return s + z * s * (1.0 - s)
 
 
+# Above this, tanh(softplus(x)) is 1 to double precision.
+_MISH_LINEAR = 20.0
+
+
 def mish(x):
-    softplus = max(x, 0.0) + math.log1p(math.exp(-abs(x)))
-    return x * math.tanh(softplus)
+    # tanh(log(1 + e)) = n / (n + 2) with n = e * (e + 2), e = exp(x): one
+    # exp instead of exp, log1p and tanh.
+    e = math.exp(min(x, _MISH_LINEAR))
+    n = e * (e + 2.0)
+    return x if x > _MISH_LINEAR else x * n / (n + 2.0)
 
 
 def mish_derivative(x, y):
-    softplus = max(x, 0.0) + math.log1p(math.exp(-abs(x)))
-    t = math.tanh(softplus)
-    if x >= 0:
-        s = 1.0 / (1.0 + math.exp(-x))
-    else:
-        e = math.exp(x)
-        s = e / (1.0 + e)
-    return t + x * (1.0 - t * t) * s
+    # tanh(sp) + x * (1 - tanh(sp)**2) * sigmoid(x), sp = softplus(x), with
+    # 1 - tanh(sp)**2 = 4 (n + 1) / (n + 2)**2 (no cancellation near 1).
+    e = math.exp(min(x, _MISH_LINEAR))
+    n = e * (e + 2.0)
+    d = n + 2.0
+    slope = n / d + x * (4.0 * (n + 1.0) / (d * d)) * (e / (1.0 + e))
+    return 1.0 if x > _MISH_LINEAR else slope
 
 
 def softplus(x):

@@ -46,14 +46,16 @@ N_OFF_ROWS = 7
 _inner = njit(nogil=True, error_model="numpy")
 
 
-# Vectorizable float32 exp, tanh, expm1 and erf, for the output activations
-# and, in float32 networks, for plugins' math functions of those names (see
-# skdeep._compile). math.exp compiles to a C-library call that LLVM cannot
-# vectorize. exp and tanh are Cephes' expf (range reduction by ln 2,
-# degree-6 polynomial, exponent built from bits) and tanhf (an odd
-# polynomial below 0.625, exp above) in plain arithmetic. They live here, not in a module of
-# their own, because Numba's cache only notices changes to the kernel's own
-# file (generated blocks hash this file for the same reason).
+# Vectorizable float32 exp, tanh, expm1, erf and log1p, for the output
+# activations and, in float32 networks, for plugins' math functions of those
+# names (see skdeep._compile). math.exp compiles to a C-library call that
+# LLVM cannot vectorize. exp, tanh and the log behind log1p are Cephes' expf
+# (range reduction by ln 2, degree-6 polynomial, exponent built from bits),
+# tanhf (an odd polynomial below 0.625, exp above) and logf (mantissa and
+# exponent from bits, degree-8 polynomial) in plain arithmetic. They live
+# here, not in a module of their own, because Numba's cache only notices
+# changes to the kernel's own file (generated blocks hash this file for the
+# same reason).
 _F32 = np.float32
 _LOG2E = _F32(1.44269504088896341)
 _LN2_HI = _F32(0.693359375)  # ln 2 in two parts: exact product with n
@@ -80,6 +82,17 @@ _A9, _A11, _A13 = _F32(-2.10102402082508e-06), _F32(2.77068142495902e-08), \
 _B0, _B2, _B4 = _F32(-1.42647390514189e-02), _F32(-7.37332916720468e-03), \
     _F32(-1.68282697438203e-03)
 _B6, _B8 = _F32(-2.13374055278905e-04), _F32(-1.45660718464996e-05)
+# log: polynomial in m - 1 for the mantissa m in [sqrt(0.5), sqrt(2)).
+_L0, _L1, _L2 = _F32(7.0376836292e-2), _F32(-1.1514610310e-1), _F32(1.1676998740e-1)
+_L3, _L4, _L5 = _F32(-1.2420140846e-1), _F32(1.4249322787e-1), _F32(-1.6668057665e-1)
+_L6, _L7, _L8 = _F32(2.0000714765e-1), _F32(-2.4999993993e-1), _F32(3.3333331174e-1)
+_SQRT_HALF = _F32(0.707106781186547524)
+# 2**23 + 126: a float32 whose low mantissa bits hold a biased exponent e
+# is 2**23 + e, so subtracting this leaves e - 126 without an int -> float
+# conversion (which some vector units lack).
+_EXPONENT_BIAS = _F32(8388734.0)
+_INF = _F32(np.inf)
+_NAN = _F32(np.nan)
 _FOUR = _F32(4.0)
 _HALF = _F32(0.5)
 _ONE = _F32(1.0)
@@ -97,6 +110,18 @@ def _float32_from_bits(typingctx, bits):
         return builder.bitcast(args[0], ir.FloatType())
 
     return types.float32(types.int32), codegen
+
+
+@intrinsic
+def _float32_bits(typingctx, value):
+    """Reinterpret a float32's bits as an int32 (no conversion)."""
+    if value != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.int32(types.float32), codegen
 
 
 def _float32_version(python_function, math_function):
@@ -198,6 +223,40 @@ def _float32_erf(x):
          + _A1) * c
     q = (((_B8 * s + _B6) * s + _B4) * s + _B2) * s + _B0
     return p / q
+
+
+def vector_log1p(x):
+    """``math.log1p(x)``, vectorizable in float32.
+
+    float32: within 2.5 * 2**-24 of the exact value, -inf at -1, NaN below -1,
+    inf at inf, NaN stays NaN. float64 is ``math.log1p``.
+    """
+    return math.log1p(x)
+
+
+@_float32_version(vector_log1p, math.log1p)
+def _float32_log1p(x):
+    u = _ONE + x
+    # log(u) + (x - (u - 1)) / u: the second term restores what rounding
+    # 1 + x lost (and is all of log1p where 1 + x rounds to 1).
+    correction = (x - (u - _ONE)) / u
+    bits = _float32_bits(u)
+    mantissa = _float32_from_bits(np.int32((bits & 0x007FFFFF) | 0x3F000000))
+    exponent = _float32_from_bits(np.int32(((bits >> 23) & 0xFF) | 0x4B000000))
+    exponent -= _EXPONENT_BIAS
+    low = mantissa < _SQRT_HALF
+    m = (mantissa + mantissa if low else mantissa) - _ONE
+    e = exponent - _ONE if low else exponent
+    z = m * m
+    poly = ((((((((_L0 * m + _L1) * m + _L2) * m + _L3) * m + _L4) * m + _L5) * m
+              + _L6) * m + _L7) * m + _L8) * m * z
+    log_u = m + (poly + e * _LN2_LO - _HALF * z) + e * _LN2_HI
+    # Where 1 + x rounds to 1, log1p(x) is x (signed zeros kept).
+    result = x if u == _ONE else log_u + correction
+    # u is never subnormal (x > -1 makes it at least 2**-24): only zero,
+    # negative, inf and NaN need care. NaN fails every comparison.
+    special = -_INF if u == _ZERO else (_INF if u == _INF else _NAN)
+    return result if _ZERO < u < _INF else special
 
 
 @_inner
