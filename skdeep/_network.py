@@ -195,13 +195,15 @@ class Workspace:
         self.H = np.empty(total if layout.has_batch_norm else 0, dtype=dtype)
         self.V = np.empty(layout.n_unit_values, dtype=dtype)
         self.grad = np.zeros(layout.n_params, dtype=dtype)
-        biggest = max(i * o for i, o in layout.shapes)
+        # a layer's weight-gradient product, or a batch-norm layer's sums
+        biggest = max(max(i * o, 2 * o) for i, o in layout.shapes)
         self.tmp = np.empty(biggest, dtype=dtype)
         self.totals = np.zeros(2)
         # dropout masks and outputs, mixup copies: sized only when used
         self.M = np.empty(0, dtype=dtype)
         self.O = np.empty(0, dtype=dtype)
         self.mix = np.empty(0, dtype=dtype)
+        self.perm = np.empty(0, dtype=np.int64)
 
     def enable_dropout(self):
         """Allocate the dropout mask and output buffers."""
@@ -209,9 +211,10 @@ class Workspace:
         self.O = np.empty_like(self.A)
 
     def enable_mixup(self, n_features, n_outputs):
-        """Allocate the buffer holding a batch's copy for mixup."""
+        """Allocate the buffers holding a batch's copy and its mixup partners."""
         self.mix = np.empty(self.capacity * (n_features + n_outputs + 1),
                             dtype=self.A.dtype)
+        self.perm = np.empty(self.capacity, dtype=np.int64)
 
 
 def hyperparameter_matrix(resolved):
@@ -493,7 +496,8 @@ class CompiledNetwork:
         # The kernel does not check buffer sizes: refuse what would overrun.
         if dropout is not None and (dropout > 0).any() and ws.M.size < ws.A.size:
             raise ValueError("dropout needs ws.enable_dropout() first.")
-        if mixup_alpha > 0 and ws.mix.size < ws.capacity * (X.shape[1] + Y.shape[1] + 1):
+        if mixup_alpha > 0 and (ws.mix.size < ws.capacity * (X.shape[1] + Y.shape[1] + 1)
+                                or ws.perm.size < ws.capacity):
             raise ValueError("mixup needs ws.enable_mixup(n_features, n_outputs) first.")
         kernel = cpu_mlp.kernel("train_epoch", self.dtype)
         with blas_threads(layout, min(batch_size, X.shape[0])):
@@ -508,7 +512,7 @@ class CompiledNetwork:
                 float(bn_momentum), BN_EPSILON, frozen,
                 theta.copy() if len(frozen) else theta, ws.totals,
                 ws.grad, ws.Xb, ws.Yb, ws.swb, ws.Z, ws.A, ws.D, ws.H, ws.V,
-                ws.tmp, ws.M, ws.O, ws.mix,
+                ws.tmp, ws.M, ws.O, ws.mix, ws.perm,
             )
 
 

@@ -600,3 +600,41 @@ def test_float32_outputs_match_reference_over_a_wide_logit_range(out_activation,
     # float32 subtraction of the largest logit costs up to |logit| * 2**-24.
     np.testing.assert_allclose(probabilities, expected, rtol=2e-5, atol=1.2e-38)
     assert (probabilities == 0).any() and (probabilities == 1).any()
+
+
+_ALLOCATIONS = """
+import numpy as np
+from numba.core.runtime import rtsys
+from skdeep import MLPClassifier
+
+rng = np.random.default_rng(0)
+X = rng.standard_normal((240, 5))
+y = rng.integers(0, 3, 240)
+params = dict(hidden_layer_sizes=(8, 6), batch_norm=True, dropout=0.2,
+              mixup_alpha=0.3, input_noise=0.1, clip_norm=1.0, max_iter=1,
+              shuffle=True, random_state=0)
+MLPClassifier(batch_size=240, **params).fit(X, y)  # compiles or loads
+counts = []
+for batch_size in (120, 8):  # 2 and 30 batches
+    before = rtsys.get_allocation_stats().alloc
+    MLPClassifier(batch_size=batch_size, **params).fit(X, y)
+    counts.append(rtsys.get_allocation_stats().alloc - before)
+print(*counts)
+"""
+
+
+def test_training_allocates_nothing_per_batch():
+    # Work buffers come from the workspace, allocated once per fit: the
+    # compiled code's allocations must not grow with the number of batches.
+    import os
+    import subprocess
+    import sys
+    import warnings
+
+    env = dict(os.environ, NUMBA_NRT_STATS="1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        proc = subprocess.run([sys.executable, "-W", "ignore", "-c", _ALLOCATIONS],
+                              capture_output=True, text=True, env=env, check=True)
+    few, many = map(int, proc.stdout.split())
+    assert few == many

@@ -396,17 +396,21 @@ def _batch_norm_forward(Z, H, stats, running, gamma, beta, train, momentum,
 
 
 @_inner
-def _batch_norm_backward(D, H, stats, gamma, g_gamma, g_beta, train):
+def _batch_norm_backward(D, H, stats, gamma, g_gamma, g_beta, train, scratch):
     """Turn deltas w.r.t. the normalized output into deltas w.r.t. ``Z``.
 
     Adds the scale and shift gradients to ``g_gamma`` and ``g_beta``. In
     training mode the batch statistics depend on ``Z`` too; in inference
-    mode the normalization is a fixed affine map.
+    mode the normalization is a fixed affine map. ``scratch`` (at least
+    ``2 * n`` values) holds this batch's sums.
     """
     m, n = D.shape
     inv = stats[n:]
-    dgamma = np.zeros(n)
-    dbeta = np.zeros(n)
+    dgamma = scratch[:n]
+    dbeta = scratch[n:2 * n]
+    for j in range(n):
+        dgamma[j] = 0.0
+        dbeta[j] = 0.0
     for i in range(m):
         for j in range(n):
             dgamma[j] += D[i, j] * H[i, j]
@@ -545,7 +549,7 @@ def _backward(theta, grad, sizes, off, n_core, Xb, m, Zbuf, Abuf, Dbuf, Hbuf,
                 D_prev, _matrix(Hbuf, a0, m, n_in), Vbuf[v0 : v0 + 2 * n_in],
                 _vector(theta, off[OFF_GAMMA, prev], n_in),
                 _vector(grad, off[OFF_GAMMA, prev], n_in),
-                _vector(grad, off[OFF_BETA, prev], n_in), train,
+                _vector(grad, off[OFF_BETA, prev], n_in), train, tmp,
             )
 
 
@@ -562,11 +566,19 @@ def _finalize(theta, grad, n_weights, reg, reg_hp, alpha, sw_sum):
 
 
 @_inner
-def _augment(Xb, Yb, swb, m, d, k, noise_std, mixup_alpha, mix):
-    """Mixup within the batch, then Gaussian input noise; returns sw sum."""
+def _augment(Xb, Yb, swb, m, d, k, noise_std, mixup_alpha, mix, perm):
+    """Mixup within the batch, then Gaussian input noise; returns sw sum.
+
+    ``perm`` (``m`` or more int64 values) receives the mixup partners.
+    """
     if mixup_alpha > 0.0 and m > 1:
         lam = np.random.beta(mixup_alpha, mixup_alpha)
-        perm = np.random.permutation(m)
+        # np.random.permutation(m)'s shuffle, without allocating.
+        for i in range(m):
+            perm[i] = i
+        for i in range(m - 1, 0, -1):
+            j = np.random.randint(0, i + 1)
+            perm[i], perm[j] = perm[j], perm[i]
         n_x = m * d
         n_y = m * k
         for idx in range(n_x):
@@ -657,7 +669,7 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
                 drop, noise_std, mixup_alpha, running, bn_momentum, bn_eps,
                 frozen, theta_frozen, totals,
                 grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf, Hbuf, Vbuf, tmp, Mbuf,
-                Obuf, mix):
+                Obuf, mix, perm):
     """Run one epoch of minibatch training in place.
 
     Parameters
@@ -707,7 +719,7 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
     totals : ndarray (2,), float64
         Receives the weighted training-score sum of the epoch's batches
         (hits, or squared errors for regression) and the weight sum.
-    grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf, Hbuf, Vbuf, tmp, Mbuf, Obuf, mix
+    grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf, Hbuf, Vbuf, tmp, Mbuf, Obuf, mix, perm
         Work buffers, overwritten.
 
     Returns
@@ -731,7 +743,7 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
         sw_sum = _gather(X, Y, sw, order, start, m, Xb, Yb, swb)
         if augment:
             sw_sum = _augment(Xb, Yb, swb, m, X.shape[1], Y.shape[1],
-                              noise_std, mixup_alpha, mix)
+                              noise_std, mixup_alpha, mix, perm)
         P = _forward(theta, sizes, off, Xb, m, Zbuf, Abuf, Hbuf, Vbuf, running,
                      act_fwd, act_hp, out_kind, drop, Mbuf, Obuf, True,
                      bn_momentum, bn_eps)
@@ -853,7 +865,7 @@ def _signatures(dtype):
                            reg, H1, f64, f64, f64,
                            H1, f64, f64, A1, f64, f64,
                            I2, A1, H1,
-                           A1, A1, A1, A1, A1, A1, A1, A1, A1, A1, A1, A1, A1),
+                           A1, A1, A1, A1, A1, A1, A1, A1, A1, A1, A1, A1, A1, I1),
         "loss_grad": f64(A1, R2, R2, R1, i64, I1, I2, i64, i64,
                          act_fwd, act_bwd, H2, i64, loss, H1, reg, H1, f64,
                          A1, f64, b1, A1, A1, A1, A1, A1, A1, A1, A1, A1, A1),
