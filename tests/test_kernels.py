@@ -602,6 +602,29 @@ def test_float32_outputs_match_reference_over_a_wide_logit_range(out_activation,
     assert (probabilities == 0).any() and (probabilities == 1).any()
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["l2", "l1_l2"])
+def test_regularizer_block_sums_every_weight(name, dtype, rng):
+    # The penalty is summed in eight interleaved running sums plus a tail:
+    # lengths around multiples of eight reach every part.
+    from skdeep._kernels.cpu.blocks import regularizer_block
+
+    plugin = get_registry().get("regularizer", name)
+    hp = tuple(plugin.hyperparameters.values())
+    block = regularizer_block(plugin, dtype)
+    for n in (0, 1, 7, 8, 9, 16, 23, 1000):
+        w = rng.uniform(-2, 2, n).astype(dtype)
+        gw = np.full(n, 0.5, dtype=dtype)
+        total = block(w, gw, np.array(list(hp) or [0.0]), 0.3)
+        w64 = w.astype(np.float64)
+        penalty = sum(plugin.penalty(v, *hp) for v in w64)
+        gradient = [plugin.gradient(v, *hp) for v in w64]
+        eps = np.finfo(dtype).eps
+        np.testing.assert_allclose(total, 0.3 * penalty, rtol=8 * eps, atol=1e-300)
+        np.testing.assert_allclose(gw, 0.5 + 0.3 * np.array(gradient), rtol=0,
+                                   atol=2 * eps)
+
 _ALLOCATIONS = """
 import numpy as np
 from numba.core.runtime import rtsys
