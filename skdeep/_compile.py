@@ -296,7 +296,7 @@ def _use_vector_math(namespace, names):
     vectorizable versions at those; return whether anything changed.
 
     Nothing changes where the function also calls a C-library function
-    without a vectorizable version (``math.log``, ...): its loop stays
+    without a vectorizable version (``math.pow``, ...): its loop stays
     scalar, where the C library's ``exp`` is faster than the polynomial.
     """
     global _vector_math
@@ -306,7 +306,7 @@ def _use_vector_math(namespace, names):
 
     vectors = {"exp": mlp.vector_exp, "expm1": mlp.vector_expm1,
                "tanh": mlp.vector_tanh, "erf": mlp.vector_erf,
-               "log1p": mlp.vector_log1p}
+               "log": mlp.vector_log, "log1p": mlp.vector_log1p}
     if any(name in vars(math) and name not in _INTRINSIC_MATH and name not in vectors
            for name in names):
         return False

@@ -477,23 +477,35 @@ def test_float32_expm1_and_erf_are_accurate():
     np.testing.assert_array_equal(erf(-x), -erf(x))
 
 
-def test_float32_log1p_is_accurate_over_its_whole_domain():
-    from skdeep._kernels.cpu.mlp import vector_log1p
+def test_float32_log_and_log1p_are_accurate_over_their_whole_domains():
+    from skdeep._kernels.cpu.mlp import vector_log, vector_log1p
 
-    log1p = _elementwise(vector_log1p)
-    # every 97th float32 above -1: tiny (where 1 + x rounds to 1), both sides
-    # of 1 + x = sqrt(0.5) and 1 (the mantissa switch), up to the largest
-    every = np.arange(0, 2**31 - 2**23, 97, dtype=np.int64).astype(np.uint32).view(np.float32)
+    log, log1p = _elementwise(vector_log), _elementwise(vector_log1p)
+    # every 97th positive float32: subnormals, both sides of the mantissa
+    # switch at sqrt(0.5), up to the largest
+    every = np.arange(1, 2**31 - 2**23, 97, dtype=np.int64).astype(np.uint32).view(np.float32)
+    np.testing.assert_allclose(log(every), np.log(every.astype(np.float64)),
+                               rtol=1.5 * 2.0 ** -24, atol=0)
+    # log1p: also tiny arguments (where 1 + x rounds to 1) and down to -1
     x = np.concatenate([every, -every[every < 1]])
-    exact = np.log1p(x.astype(np.float64))
-    got = log1p(x)
-    np.testing.assert_allclose(got, exact, rtol=2.5 * 2.0 ** -24, atol=0)
+    np.testing.assert_allclose(log1p(x), np.log1p(x.astype(np.float64)),
+                               rtol=2.5 * 2.0 ** -24, atol=0)
     edges = np.float32([-1.0, -1.5, -np.inf, np.inf, np.nan, 0.0, -0.0, 1e-30, -1e-30])
     np.testing.assert_array_equal(log1p(edges), np.float32(
         [-np.inf, np.nan, np.nan, np.inf, np.nan, 0.0, -0.0, 1e-30, -1e-30]))
     assert np.signbit(log1p(np.float32([-0.0])))[0]
-    wide = np.linspace(-0.999, 1e6, 1001)
-    np.testing.assert_array_equal(log1p(wide), [math.log1p(v) for v in wide])
+    np.testing.assert_array_equal(
+        log(np.float32([0.0, -0.0, -1.0, -np.inf, np.inf, np.nan, 1.0])),
+        np.float32([-np.inf, -np.inf, np.nan, np.nan, np.inf, np.nan, 0.0]))
+    # float64 keeps the C library's functions.
+    wide = np.linspace(1e-6, 1e6, 1001)
+    np.testing.assert_array_equal(log(wide), [math.log(v) for v in wide])
+    np.testing.assert_array_equal(log1p(wide - 0.999), [math.log1p(v) for v in wide - 0.999])
+
+
+def _log_softplus(x):
+    # a plugin written with math.log rather than log1p
+    return math.log(1.0 + math.exp(x))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -534,9 +546,9 @@ def test_mish_and_softplus_match_their_textbook_definitions(name, dtype):
 
 
 @pytest.mark.parametrize("name", ["tanh", "logistic", "swish", "gelu", "elu", "mish",
-                                  "softplus"])
+                                  "softplus", "log_softplus"])
 def test_float32_plugin_math_vectorizes(name):
-    # In float32, a plugin's math.exp/expm1/tanh/erf/log1p compile to
+    # In float32, a plugin's math.exp/expm1/tanh/erf/log/log1p compile to
     # skdeep's polynomial versions: no C-library call is left, and the loop
     # over a layer runs on SIMD vectors. float64 keeps the C library.
     import re
@@ -545,11 +557,14 @@ def test_float32_plugin_math_vectorizes(name):
 
     from skdeep._compile import scalar_jit
 
-    plugin = get_registry().get("activation", name)
-    hp = tuple(plugin.hyperparameters.values())
+    if name == "log_softplus":
+        value, hp = _log_softplus, ()
+    else:
+        plugin = get_registry().get("activation", name)
+        value, hp = plugin.value, tuple(plugin.hyperparameters.values())
 
     def compiled_loop(dtype):
-        f = scalar_jit(plugin.value, dtype)
+        f = scalar_jit(value, dtype)
 
         if hp:  # swish, elu: one hyperparameter
             @njit(error_model="numpy")

@@ -46,13 +46,14 @@ N_OFF_ROWS = 7
 _inner = njit(nogil=True, error_model="numpy")
 
 
-# Vectorizable float32 exp, tanh, expm1, erf and log1p, for the output
+# Vectorizable float32 exp, tanh, expm1, erf, log and log1p, for the output
 # activations and, in float32 networks, for plugins' math functions of those
 # names (see skdeep._compile). math.exp compiles to a C-library call that
 # LLVM cannot vectorize. exp, tanh and the log behind log1p are Cephes' expf
 # (range reduction by ln 2, degree-6 polynomial, exponent built from bits),
 # tanhf (an odd polynomial below 0.625, exp above) and logf (mantissa and
-# exponent from bits, degree-8 polynomial) in plain arithmetic. They live
+# exponent from bits, degree-8 polynomial; log1p adds a correction term) in
+# plain arithmetic. They live
 # here, not in a module of their own, because Numba's cache only notices
 # changes to the kernel's own file (generated blocks hash this file for the
 # same reason).
@@ -93,6 +94,9 @@ _SQRT_HALF = _F32(0.707106781186547524)
 _EXPONENT_BIAS = _F32(8388734.0)
 _INF = _F32(np.inf)
 _NAN = _F32(np.nan)
+_MIN_NORMAL = _F32(np.finfo(np.float32).tiny)
+_TWO_POW_25 = _F32(2.0 ** 25)
+_LOG_TWO_POW_25 = _F32(25 * math.log(2.0))
 _FOUR = _F32(4.0)
 _HALF = _F32(0.5)
 _ONE = _F32(1.0)
@@ -225,6 +229,42 @@ def _float32_erf(x):
     return p / q
 
 
+@_inner
+def _log_of_normal(u):
+    """Cephes logf of a positive normal float32 ``u`` (plain arithmetic)."""
+    bits = _float32_bits(u)
+    mantissa = _float32_from_bits(np.int32((bits & 0x007FFFFF) | 0x3F000000))
+    exponent = _float32_from_bits(np.int32(((bits >> 23) & 0xFF) | 0x4B000000))
+    exponent -= _EXPONENT_BIAS
+    low = mantissa < _SQRT_HALF
+    m = (mantissa + mantissa if low else mantissa) - _ONE
+    e = exponent - _ONE if low else exponent
+    z = m * m
+    poly = ((((((((_L0 * m + _L1) * m + _L2) * m + _L3) * m + _L4) * m + _L5) * m
+              + _L6) * m + _L7) * m + _L8) * m * z
+    return m + (poly + e * _LN2_LO - _HALF * z) + e * _LN2_HI
+
+
+def vector_log(x):
+    """``math.log(x)``, vectorizable in float32.
+
+    float32: within 1.5 * 2**-24 of the exact value (subnormal ``x``
+    included), -inf at 0, NaN below 0, inf at inf, NaN stays NaN. float64
+    is ``math.log``.
+    """
+    return math.log(x)
+
+
+@_float32_version(vector_log, math.log)
+def _float32_log(x):
+    # Subnormals are scaled into the normal range first.
+    tiny = x < _MIN_NORMAL
+    result = _log_of_normal(x * _TWO_POW_25 if tiny else x)
+    result = result - _LOG_TWO_POW_25 if tiny else result
+    special = -_INF if x == _ZERO else (_INF if x == _INF else _NAN)
+    return result if _ZERO < x < _INF else special
+
+
 def vector_log1p(x):
     """``math.log1p(x)``, vectorizable in float32.
 
@@ -238,21 +278,9 @@ def vector_log1p(x):
 def _float32_log1p(x):
     u = _ONE + x
     # log(u) + (x - (u - 1)) / u: the second term restores what rounding
-    # 1 + x lost (and is all of log1p where 1 + x rounds to 1).
+    # 1 + x lost. Where 1 + x rounds to 1, log1p(x) is x (signed zeros kept).
     correction = (x - (u - _ONE)) / u
-    bits = _float32_bits(u)
-    mantissa = _float32_from_bits(np.int32((bits & 0x007FFFFF) | 0x3F000000))
-    exponent = _float32_from_bits(np.int32(((bits >> 23) & 0xFF) | 0x4B000000))
-    exponent -= _EXPONENT_BIAS
-    low = mantissa < _SQRT_HALF
-    m = (mantissa + mantissa if low else mantissa) - _ONE
-    e = exponent - _ONE if low else exponent
-    z = m * m
-    poly = ((((((((_L0 * m + _L1) * m + _L2) * m + _L3) * m + _L4) * m + _L5) * m
-              + _L6) * m + _L7) * m + _L8) * m * z
-    log_u = m + (poly + e * _LN2_LO - _HALF * z) + e * _LN2_HI
-    # Where 1 + x rounds to 1, log1p(x) is x (signed zeros kept).
-    result = x if u == _ONE else log_u + correction
+    result = x if u == _ONE else _log_of_normal(u) + correction
     # u is never subnormal (x > -1 makes it at least 2**-24): only zero,
     # negative, inf and NaN need care. NaN fails every comparison.
     special = -_INF if u == _ZERO else (_INF if u == _INF else _NAN)
