@@ -49,14 +49,13 @@ _inner = njit(nogil=True, error_model="numpy")
 # Vectorizable float32 exp, tanh, expm1, erf, log and log1p, for the output
 # activations and, in float32 networks, for plugins' math functions of those
 # names (see skdeep._compile). math.exp compiles to a C-library call that
-# LLVM cannot vectorize. exp, tanh and the log behind log1p are Cephes' expf
-# (range reduction by ln 2, degree-6 polynomial, exponent built from bits),
-# tanhf (an odd polynomial below 0.625, exp above) and logf (mantissa and
-# exponent from bits, degree-8 polynomial; log1p adds a correction term) in
-# plain arithmetic. They live
-# here, not in a module of their own, because Numba's cache only notices
-# changes to the kernel's own file (generated blocks hash this file for the
-# same reason).
+# LLVM cannot vectorize. exp, tanh and log are Cephes' expf (range reduction
+# by ln 2, degree-6 polynomial, exponent built from bits), tanhf (an odd
+# polynomial below 0.625, exp above) and logf (mantissa and exponent from
+# bits, degree-8 polynomial) in plain arithmetic; log1p is log plus a
+# rounding correction. They live here, not in a module of their own,
+# because Numba's cache only notices changes to the kernel's own file
+# (generated blocks hash this file for the same reason).
 _F32 = np.float32
 _LOG2E = _F32(1.44269504088896341)
 _LN2_HI = _F32(0.693359375)  # ln 2 in two parts: exact product with n
