@@ -138,9 +138,9 @@ def scalar_jit(fn, dtype=None):
     constants of its module) are compiled as float32, as NumPy treats Python
     scalars next to float32 arrays (NEP 50): otherwise Numba would type
     ``1.0 - x`` as float64 and run float32 math at float64 speed. Its
-    ``math.exp``, ``expm1``, ``tanh`` and ``erf`` become vectorizable float32
-    versions: the C library's are a call per value that keeps the whole loop
-    scalar.
+    ``math`` functions that have vectorizable float32 versions
+    (``skdeep._kernels.cpu.mlp.VECTOR_MATH``) become those: the C library's
+    are a call per value that keeps the whole loop scalar.
     """
     import numba
     import numpy as np
@@ -232,8 +232,8 @@ def _with_literals_as(fn, dtype, vector_math=False):
 
     The literals stay as they are where ``fn``'s source is not available
     (built in a REPL, a lambda) or it is a closure. With ``vector_math``,
-    ``math.exp``, ``expm1``, ``tanh`` and ``erf`` (however ``fn`` reaches
-    them) become the vectorizable float32 versions of the CPU kernels.
+    the ``math`` functions in ``skdeep._kernels.cpu.mlp.VECTOR_MATH``
+    (however ``fn`` reaches them) become their vectorizable float32 versions.
     """
     if not isinstance(fn, pytypes.FunctionType):
         return fn
@@ -304,9 +304,7 @@ def _use_vector_math(namespace, names):
 
     from ._kernels.cpu import mlp
 
-    vectors = {"exp": mlp.vector_exp, "expm1": mlp.vector_expm1,
-               "tanh": mlp.vector_tanh, "erf": mlp.vector_erf,
-               "log": mlp.vector_log, "log1p": mlp.vector_log1p}
+    vectors = mlp.VECTOR_MATH
     if any(name in vars(math) and name not in _INTRINSIC_MATH and name not in vectors
            for name in names):
         return False

@@ -244,6 +244,14 @@ def _log_of_normal(u):
     return m + (poly + e * _LN2_LO - _HALF * z) + e * _LN2_HI
 
 
+@_inner
+def _log_or_special(u, result):
+    """``result`` for a positive finite ``u``; else log(u): -inf at 0, inf
+    at inf, NaN below 0 and for NaN (which fails every comparison)."""
+    special = -_INF if u == _ZERO else (_INF if u == _INF else _NAN)
+    return result if _ZERO < u < _INF else special
+
+
 def vector_log(x):
     """``math.log(x)``, vectorizable in float32.
 
@@ -259,9 +267,7 @@ def _float32_log(x):
     # Subnormals are scaled into the normal range first.
     tiny = x < _MIN_NORMAL
     result = _log_of_normal(x * _TWO_POW_25 if tiny else x)
-    result = result - _LOG_TWO_POW_25 if tiny else result
-    special = -_INF if x == _ZERO else (_INF if x == _INF else _NAN)
-    return result if _ZERO < x < _INF else special
+    return _log_or_special(x, result - _LOG_TWO_POW_25 if tiny else result)
 
 
 def vector_log1p(x):
@@ -280,10 +286,13 @@ def _float32_log1p(x):
     # 1 + x lost. Where 1 + x rounds to 1, log1p(x) is x (signed zeros kept).
     correction = (x - (u - _ONE)) / u
     result = x if u == _ONE else _log_of_normal(u) + correction
-    # u is never subnormal (x > -1 makes it at least 2**-24): only zero,
-    # negative, inf and NaN need care. NaN fails every comparison.
-    special = -_INF if u == _ZERO else (_INF if u == _INF else _NAN)
-    return result if _ZERO < u < _INF else special
+    # u is never subnormal (x > -1 makes it at least 2**-24).
+    return _log_or_special(u, result)
+
+
+# What the float32 plugin rewrite (skdeep._compile) replaces, by math name.
+VECTOR_MATH = {"exp": vector_exp, "expm1": vector_expm1, "tanh": vector_tanh,
+               "erf": vector_erf, "log": vector_log, "log1p": vector_log1p}
 
 
 @_inner
