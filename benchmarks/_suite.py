@@ -3,8 +3,10 @@
 Progress goes to stderr; the Markdown report goes to stdout and ``OUT/``.
 """
 
+import compileall
 import gc
 import importlib.metadata
+import importlib.util
 import json
 import math
 import os
@@ -295,8 +297,25 @@ def run_epoch_workload(name, spec, data, peers, args, tmpdir, errors):
     }, models
 
 
+def byte_compile(package):
+    """Write ``package``'s bytecode files, as ``pip install`` does.
+
+    A source checkout run with ``PYTHONDONTWRITEBYTECODE`` set (or an
+    editable install before its first import) has none, and each fresh
+    process would compile skdeep's modules from source while scikit-learn
+    loads its installed bytecode. Returns whether the files are there.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    return all(compileall.compile_dir(location, quiet=1)
+               for location in spec.submodule_search_locations)
+
+
 def run_w3(args, tmpdir, errors):
     peers = ["skdeep", "sklearn"]
+    if not byte_compile("skdeep"):
+        log("  [W3] could not write skdeep's bytecode: it imports from source")
     X, X_test, y, y_test = _data.digits()
     path = Path(tmpdir) / "digits.npz"
     np.savez(path, X=X, X_test=X_test, y=y, y_test=y_test)
