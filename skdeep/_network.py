@@ -308,6 +308,7 @@ def _find_blas_libraries():
 
 _pool = None
 _pool_pid = None
+_pool_lock = threading.Lock()
 
 
 def run_parallel(task, argument_tuples):
@@ -318,7 +319,7 @@ def run_parallel(task, argument_tuples):
     """
     global _pool, _pool_pid
     if len(argument_tuples) > 1:
-        with _controller_lock:
+        with _pool_lock:
             # A pool inherited through fork has no threads behind it.
             if _pool is None or _pool_pid != os.getpid():
                 from concurrent.futures import ThreadPoolExecutor
