@@ -30,6 +30,7 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_array,
     check_is_fitted,
     check_random_state,
     column_or_1d,
@@ -517,7 +518,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if sp.issparse(X_val):
             X_val = X_val.toarray()
         X_val = np.ascontiguousarray(X_val, dtype=dtype)
-        y_val = np.asarray(y_val)
+        y_val = check_array(y_val, ensure_2d=False, dtype=None, input_name="y_val")
         if y_val.ndim == 2 and y_val.shape[1] == 1:
             y_val = y_val.ravel()
         if y_val.shape[0] != X_val.shape[0]:
@@ -527,6 +528,11 @@ class BaseMultilayerPerceptron(BaseEstimator):
             )
         Y_val = self._encode_targets(y_val)
         Y_val = np.ascontiguousarray(Y_val.reshape(len(y_val), -1), dtype=dtype)
+        if Y_val.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"validation_data's y_val has {y_val.shape[1] if y_val.ndim == 2 else 1} "
+                f"target columns, but the model was fitted with {self.n_outputs_}."
+            )
         if sw_val is not None:
             sw_val = _check_sample_weight(sw_val, X_val, dtype=dtype)
         return X_val, y_val, sw_val, Y_val
@@ -1029,6 +1035,18 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return accuracy_score(y, y_pred, sample_weight=sample_weight)
 
     def _encode_targets(self, y):
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            if y.ndim != 2 or y.shape[1] != len(self.classes_):
+                raise ValueError(
+                    f"validation_data's y_val must be a label indicator matrix "
+                    f"with {len(self.classes_)} columns, like the training "
+                    f"targets; got shape {y.shape}."
+                )
+        elif y.ndim != 1:
+            raise ValueError(
+                f"validation_data's y_val must be one label per row, like the "
+                f"training targets; got shape {y.shape}."
+            )
         unknown = np.setdiff1d(unique_labels(y), self.classes_)
         if len(unknown):
             raise ValueError(

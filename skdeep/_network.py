@@ -359,6 +359,17 @@ DEFAULT_LOSSES = {"identity": "squared_error", "exp": "poisson",
 BN_EPSILON = 1e-5
 
 
+def check_widths(layout, X, Y):
+    """Refuse data whose rows do not fit the network: the kernels copy
+    whole rows into buffers sized by the layout, unchecked."""
+    n_in, n_out = int(layout.sizes[0]), int(layout.sizes[-1])
+    if X.ndim != 2 or X.shape[1] != n_in or Y.ndim != 2 or Y.shape[1] != n_out:
+        raise ValueError(
+            f"the network maps {n_in} features to {n_out} outputs; got X "
+            f"of shape {X.shape} and targets of shape {Y.shape}."
+        )
+
+
 class CompiledNetwork:
     """A network layout with its compiled blocks, ready to run kernels.
 
@@ -470,6 +481,7 @@ class CompiledNetwork:
                   running=None, train=False):
         """Full-data loss; the gradient is left in ``ws.grad``."""
         layout = self.layout
+        check_widths(layout, X, Y)
         loss, loss_hp = self.loss_block()
         kernel = cpu_mlp.kernel("loss_grad", self.dtype)
         with blas_threads(layout, ws.capacity):
@@ -491,6 +503,7 @@ class CompiledNetwork:
         ``ws.totals`` receives the epoch's running training-score sums.
         """
         layout = self.layout
+        check_widths(layout, X, Y)
         loss, loss_hp = self.loss_block()
         if frozen is None:
             frozen = np.zeros((0, 2), dtype=np.int64)

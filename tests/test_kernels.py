@@ -82,6 +82,16 @@ def test_regularizer_gradient_in_kernel(reg_name, rng):
     np.testing.assert_allclose(grad, approx_fprime(theta, f, 1e-7), rtol=1e-4, atol=1e-6)
 
 
+def test_kernels_refuse_rows_of_another_width(rng):
+    # The kernels copy whole rows into buffers sized by the layout.
+    units = (4, 3, 1)
+    X, Y, sw = _problem("identity", np.float64, rng, n=6, units=units)
+    net = CompiledNetwork(units, _resolved("relu", 1), "identity", np.float64)
+    theta = np.zeros(net.layout.n_params)
+    for X_bad, Y_bad in ((X[:, :3], Y), (X, np.hstack([Y, Y]))):
+        with pytest.raises(ValueError, match="maps 4 features to 1 outputs"):
+            _loss_grad(net, theta, X_bad, Y_bad, sw, 0.0)
+
 def test_mixed_activations_per_layer(rng):
     units = (4, 5, 3, 2)
     X, Y, sw = _problem("identity", np.float64, rng, n=9, units=units)

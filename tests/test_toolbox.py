@@ -349,6 +349,17 @@ def test_validation_data_is_checked(iris):
         MLPClassifier(max_iter=2).fit(X, y, validation_data=(X[:5], np.full(5, 7)))
     with pytest.raises(ValueError, match="features"):
         MLPClassifier(max_iter=2).fit(X, y, validation_data=(X[:5, :2], y[:5]))
+    # Targets of another width once overran the kernel's row buffers.
+    with pytest.raises(ValueError, match="2 target columns.*fitted with 1"):
+        MLPRegressor(max_iter=2).fit(X, X[:, 0], validation_data=(X[:5], X[:5, :2]))
+    with pytest.raises(ValueError, match="y_val contains NaN"):
+        MLPRegressor(max_iter=2).fit(X, X[:, 0],
+                                     validation_data=(X[:2], [0.0, np.nan]))
+    labels = np.eye(3)[y]
+    with pytest.raises(ValueError, match="indicator matrix with 3 columns"):
+        MLPClassifier(max_iter=2).fit(X, labels, validation_data=(X[:5], labels[:5, :2]))
+    with pytest.raises(ValueError, match="one label per row"):
+        MLPClassifier(max_iter=2).fit(X, y, validation_data=(X[:5], labels[:5]))
 
 
 # -- schedules in training --------------------------------------------------

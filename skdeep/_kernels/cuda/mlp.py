@@ -64,6 +64,7 @@ from ..._network import (
     DEFAULT_LOSSES,
     OUT_KINDS,
     Layout,
+    check_widths,
     hyperparameter_matrix,
     hyperparameter_vector,
 )
@@ -933,6 +934,7 @@ class CudaNetwork:
         from . import blocks
 
         layout = self.layout
+        check_widths(layout, X, Y)
         k = self.kernels
         cfg = k.config
         dws = self._workspace(ws)
@@ -1005,6 +1007,7 @@ class CudaNetwork:
 
         cuda = cuda_module()
         layout = self.layout
+        check_widths(layout, X, Y)
         k = self.kernels
         cfg = k.config
         dws = self._workspace(ws)
