@@ -696,7 +696,8 @@ _EXTRA_PARAMS_DOC = """
         Batch normalization after each hidden dense layer (or one flag per
         hidden layer): batch statistics in training, running statistics at
         prediction, with a learned scale and shift per unit. Needs a
-        stochastic solver.
+        stochastic solver, and at least 2 rows in every minibatch (a fit
+        whose last batch would hold a single row raises ``ValueError``).
 
     batch_norm_momentum : float in [0, 1), default=0.9
         Weight of the old value in the running statistics' update
@@ -739,7 +740,8 @@ _EXTRA_PARAMS_DOC = """
 _CLASSIFIER_PARAMS_DOC = """
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``; "balanced"
-        uses ``n_samples / (n_classes * np.bincount(y))``.
+        uses ``n_samples / (n_classes * np.bincount(y))`` (``fit`` only:
+        ``partial_fit`` sees one batch of ``y`` at a time).
 
     label_smoothing : float in [0, 1), default=0.0
         Moves the training targets towards uniform: ``y * (1 - eps) + eps /
@@ -1132,20 +1134,36 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             Sample weights.
         classes : array of shape (n_classes,), default=None
             Classes across all calls to partial_fit; required on the first
-            call (except for multilabel targets).
+            call. For multilabel targets the labels are the columns of
+            ``y``.
 
         Returns
         -------
         self : object
             The updated estimator.
         """
-        if _check_partial_fit_first_call(self, classes):
-            self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(y)
-            else:
-                self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not supported by partial_fit: one "
+                "batch's class counts are not the data's. Compute the weights "
+                "once with sklearn.utils.class_weight.compute_class_weight("
+                "'balanced', classes=classes, y=y) on (a large sample of) the "
+                "training targets and pass them as a dict."
+            )
+        first_call = _check_partial_fit_first_call(self, classes)
+        try:
+            if first_call:
+                self._label_binarizer = LabelBinarizer()
+                if type_of_target(y).startswith("multilabel"):
+                    self._label_binarizer.fit(y)
+                else:
+                    self._label_binarizer.fit(classes)
+            return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        except BaseException:
+            if first_call:  # leave the estimator clearly unfitted
+                self.__dict__.pop("classes_", None)
+                self.__dict__.pop("_label_binarizer", None)
+            raise
 
     def predict_log_proba(self, X):
         """Return the log of probability estimates.

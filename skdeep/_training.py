@@ -263,6 +263,14 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
             )
         batch_size = int(np.clip(est.batch_size, 1, n_samples))
     n_batches = -(-n_samples // batch_size)
+    if any(net.layout.batch_norm) and (batch_size == 1 or n_samples % batch_size == 1):
+        # One row normalizes to zero: its batch statistics carry nothing.
+        raise ValueError(
+            f"batch_norm needs at least 2 rows in every minibatch; "
+            f"{n_samples} training row(s) in batches of {batch_size} leave a "
+            "batch of 1 row. Choose another batch_size (or pass more rows "
+            "to partial_fit)."
+        )
 
     state = getattr(est, "_optimizer_state", None)
     if (not incremental or state is None or state.shape != (n_state, theta.size)

@@ -12,6 +12,7 @@ import pytest
 from scipy.optimize import approx_fprime
 from sklearn import datasets
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score, r2_score
 
 from skdeep import (
@@ -126,6 +127,23 @@ def test_batch_norm_trains_with_running_statistics(iris):
 def test_batch_norm_needs_a_stochastic_solver(iris):
     with pytest.raises(ValueError, match="batch_norm"):
         MLPClassifier(solver="lbfgs", batch_norm=True).fit(*iris)
+
+
+def test_batch_norm_refuses_single_row_batches(iris):
+    X, y = iris  # 150 rows
+    for batch_size in (1, 149):
+        with pytest.raises(ValueError, match="at least 2 rows in every minibatch"):
+            MLPClassifier(batch_norm=True, batch_size=batch_size, max_iter=2).fit(X, y)
+    clf = MLPClassifier(batch_norm=True, max_iter=2, random_state=0)
+    with pytest.raises(ValueError, match="batch of 1 row"):
+        clf.partial_fit(X[:1], y[:1], classes=np.unique(y))
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    clf.partial_fit(X[:2], y[:2], classes=np.unique(y))
+    before = clf.predict_proba(X)
+    with pytest.raises(ValueError, match="batch of 1 row"):
+        clf.partial_fit(X[:1], y[:1])
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
 
 
 def test_batch_norm_in_float32(iris):

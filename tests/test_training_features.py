@@ -62,6 +62,9 @@ def test_class_weight_balanced_equals_explicit_sample_weight(iris):
         X, y, sample_weight=np.full(len(y), 2.0))
     both = MLPClassifier(**params).fit(X, y, sample_weight=2.0 * np.array([1, 5, 1])[y])
     np.testing.assert_allclose(dict_weighted.coefs_[0], both.coefs_[0])
+    # One batch's class counts are not the data's: partial_fit refuses.
+    with pytest.raises(ValueError, match="not supported by partial_fit"):
+        MLPClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1, 2])
 
 
 @pytest.mark.parametrize("multiclass", [True, False])
