@@ -18,6 +18,8 @@ _LAZY = {
     "Regularizer": "skdeep._spec",
     "Loss": "skdeep._spec",
     "register_plugin": "skdeep._api",
+    "PluginConflictError": "skdeep._registry",
+    "PluginWarning": "skdeep._registry",
     "list_plugins": "skdeep._api",
     "TrainingCurveDisplay": "skdeep._display",
     "LearningRateSchedule": "skdeep._schedules",

@@ -6,6 +6,9 @@ import argparse
 import sys
 import time
 
+_SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+_SKLEARN_SOLVERS = ("lbfgs", "sgd", "adam")
+
 
 def _demo(args):
     import warnings
@@ -17,6 +20,7 @@ def _demo(args):
     from sklearn.preprocessing import MinMaxScaler
 
     from skdeep import MLPClassifier
+    from skdeep._registry import get_registry
 
     X, y = load_digits(return_X_y=True)
     X = MinMaxScaler().fit_transform(X).astype(np.float32)
@@ -33,10 +37,17 @@ def _demo(args):
         learning_rate_init=args.learning_rate,
     )
     classes = np.unique(y)
+    full_batch = get_registry().get("optimizer", args.solver).full_batch
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        for epoch in range(1, args.epochs + 1):
+        if full_batch:
+            # L-BFGS has no epochs to report: one fit of up to --epochs
+            # iterations.
+            clf.set_params(max_iter=args.epochs).fit(X_train, y_train)
+            first = time.perf_counter() - start
+            print(f"  {clf.n_iter_} iterations  loss {clf.loss_:.4f}")
+        for epoch in range(1, 0 if full_batch else args.epochs + 1):
             # One compiled epoch per call; the optimizer state carries over.
             clf.partial_fit(X_train, y_train, classes=classes)
             if epoch == 1:
@@ -47,16 +58,23 @@ def _demo(args):
     total = time.perf_counter() - start
     accuracy = clf.score(X_test, y_test)
     print(f"test accuracy {accuracy:.4f}")
-    print(f"time {total:.2f} s (first epoch {first:.2f} s, including "
+    what = "fit" if full_batch else "first epoch"
+    print(f"time {total:.2f} s ({what} {first:.2f} s, including "
           "compilation or loading compiled kernels from the cache)")
-    if args.compare:
+    missing = [f"{name}={value!r}" for name, value, known in (
+        ("activation", args.activation, _SKLEARN_ACTIVATIONS),
+        ("solver", args.solver, _SKLEARN_SOLVERS)) if value not in known]
+    if args.compare and missing:
+        print(f"sklearn's MLPClassifier has no {' or '.join(missing)}: "
+              "no comparison.")
+    elif args.compare:
         from sklearn.neural_network import MLPClassifier as SkMLP
 
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            ref = SkMLP(hidden_layer_sizes=(args.hidden,), activation="relu",
-                        solver="adam", max_iter=args.epochs, random_state=0,
+            ref = SkMLP(hidden_layer_sizes=(args.hidden,), activation=args.activation,
+                        solver=args.solver, max_iter=args.epochs, random_state=0,
                         learning_rate_init=args.learning_rate,
                         n_iter_no_change=args.epochs).fit(X_train, y_train)
         print(f"sklearn MLPClassifier: test accuracy "
@@ -67,13 +85,14 @@ def _demo(args):
 
 def _plugins(args):
     from skdeep import list_plugins
+    from skdeep._registry import plural
 
     rows = list_plugins(args.kind)
     kind = None
     for row in rows:
         if row["kind"] != kind:
             kind = row["kind"]
-            print(f"{kind}s:")
+            print(f"{plural(kind)}:")
         hp = ", ".join(f"{k}={v:g}" for k, v in row["hyperparameters"].items())
         hp = f" ({hp})" if hp else ""
         print(f"  {row['name']}{hp}")

@@ -3,7 +3,7 @@
 from ._registry import get_registry
 
 
-def register_plugin(plugin, name=None):
+def register_plugin(plugin, name=None, replace=False):
     """Register a plugin object in this process.
 
     Installed packages are found through the ``skdeep`` entry-point group
@@ -16,13 +16,25 @@ def register_plugin(plugin, name=None):
         :data:`skdeep.hookimpl`.
     name : str, optional
         Name to register under (default: the module or class name).
+    replace : bool, default=False
+        Replace a plugin registered under the same name, as re-running a
+        notebook cell needs; otherwise that is an error.
 
     Returns
     -------
     str
         The name it was registered under.
+
+    Raises
+    ------
+    ValueError
+        If the name is taken (and not ``replace``), the plugin implements a
+        hook skdeep does not have (a misspelt ``skdeep_*`` name), one of its
+        hooks fails or returns something other than plugin records, or it
+        registers a plugin name that another plugin has
+        (:class:`skdeep.PluginConflictError`). Nothing is registered then.
     """
-    return get_registry().register(plugin, name=name)
+    return get_registry().register(plugin, name=name, replace=replace)
 
 
 def list_plugins(kind=None):

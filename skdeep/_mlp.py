@@ -113,6 +113,10 @@ class BaseMultilayerPerceptron(BaseEstimator):
         sizes = list(sizes)
         if np.any(np.array(sizes) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        if not all(isinstance(s, Integral) and not isinstance(s, bool) for s in sizes):
+            raise TypeError(
+                f"hidden_layer_sizes must be whole numbers of units, got {sizes}."
+            )
         return [int(s) for s in sizes]
 
     def _resolve_activations(self, n_hidden):
@@ -759,7 +763,7 @@ _COMMON_PARAMS_DOC = """
 
     activation : str, skdeep.Activation or sequence of them, default="relu"
         Activation of the hidden layers: a registered name ("identity",
-        "logistic", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu",
+        "logistic", "tanh", "relu", "leaky_relu", "prelu", "elu", "selu", "gelu",
         "swish", "silu", "mish", "softplus", or from a plugin), an
         :class:`skdeep.Activation` with hyperparameters, or one entry per
         hidden layer.
@@ -852,7 +856,8 @@ _ATTRIBUTES_DOC = """
     loss_curve_ : list of float
         Training loss at the end of each epoch (stochastic solvers).
     validation_scores_ : list of float or None
-        Validation score of each epoch when ``early_stopping``.
+        Validation score of each epoch when ``early_stopping`` or
+        ``validation_data`` is given.
     best_validation_score_ : float or None
         Best validation score when ``early_stopping``.
     t_ : int
@@ -908,7 +913,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     with the same parameters, defaults and attributes, plus pluggable
     activations, optimizers, initializers and regularizers. Binary and
     multilabel targets use logistic outputs, multiclass a softmax; the loss
-    is the log-loss.
+    is the log-loss unless ``loss`` names another classification loss.
 
     Parameters
     ----------"""

@@ -3,8 +3,8 @@
 Built-in plugins and third-party packages arrive through the same pluggy
 hooks. Entry points in the ``skdeep`` group are loaded lazily, on the first
 lookup, one at a time, so a broken package only produces a warning naming
-it. Setting ``SKDEEP_DISABLE_PLUGIN_AUTOLOAD`` to a non-empty value turns
-entry-point loading off.
+it. Setting ``SKDEEP_DISABLE_PLUGIN_AUTOLOAD`` to ``1`` (or ``true``,
+``yes``, ``on``) turns entry-point loading off.
 """
 
 from __future__ import annotations
@@ -63,6 +63,11 @@ class Entry:
     source: str
 
 
+def plural(kind):
+    """``"losses"`` for ``"loss"``, ``"activations"`` for ``"activation"``."""
+    return kind + ("es" if kind.endswith("s") else "s")
+
+
 class Registry:
     """Plugin manager plus the resolved tables of records by kind."""
 
@@ -89,7 +94,8 @@ class Registry:
                 self._register(module, modname, "skdeep (built-in)")
             autoload = self._autoload
             if autoload is None:
-                autoload = not os.environ.get(DISABLE_AUTOLOAD_ENV)
+                autoload = os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() in (
+                    "", "0", "false", "no", "off")
             if autoload:
                 self._load_entry_points()
             self._loaded = True
@@ -98,14 +104,20 @@ class Registry:
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = getattr(ep, "dist", None)
             where = f"entry point {ep.name!r} ({ep.value})"
+            # Entry-point names are only unique within a distribution.
+            name = ep.name
             if dist is not None:
                 where += f" from {dist.metadata['Name']} {dist.version}"
-            if self._pm.has_plugin(ep.name):
-                continue
+                name = f"{dist.metadata['Name']}:{ep.name}"
+            if self._pm.has_plugin(name):
+                continue  # the same distribution found twice on the path
             try:
                 plugin = ep.load()
-                self._register(plugin, ep.name, where)
+                self._register(plugin, name, where)
+                self._check_hooks(name)
             except Exception as exc:  # a broken plugin must not break skdeep
+                if self._pm.has_plugin(name):
+                    self.unregister(name)
                 warnings.warn(
                     f"skdeep could not load plugin {where}: "
                     f"{type(exc).__name__}: {exc}",
@@ -113,12 +125,24 @@ class Registry:
                     stacklevel=3,
                 )
 
+    def _check_hooks(self, name):
+        """Refuse hook functions of plugin ``name`` that skdeep has no hook
+        for (a misspelt name would otherwise be ignored)."""
+        plugin = self._pm.get_plugin(name)
+        for hook_caller in self._pm.get_hookcallers(plugin) or ():
+            if not hook_caller.has_spec():
+                raise ValueError(
+                    f"plugin {name!r} implements {hook_caller.name!r}, which is "
+                    f"not a skdeep hook; the hooks are "
+                    f"{', '.join(spec for spec, _ in KINDS.values())}."
+                )
+
     def _register(self, plugin, name, source):
         self._pm.register(plugin, name=name)
         self._sources[name] = source
         self._tables = None
 
-    def register(self, plugin, name=None):
+    def register(self, plugin, name=None, replace=False):
         """Register a plugin object (module or instance) at runtime.
 
         Parameters
@@ -127,21 +151,46 @@ class Registry:
             Holds functions decorated with :data:`skdeep.hookimpl`.
         name : str, optional
             Name of the plugin; defaults to the module or class name.
+        replace : bool, default=False
+            Replace a plugin registered under the same name (re-running a
+            notebook cell) instead of refusing it.
 
         Returns
         -------
         name : str
             The name under which the plugin was registered.
+
+        Raises
+        ------
+        ValueError
+            If the name is taken (and not ``replace``), the plugin
+            implements a hook skdeep does not have, one of its hooks fails or
+            returns something other than plugin records, or it registers a
+            name another plugin has (:class:`PluginConflictError`). Nothing
+            is registered then.
         """
         self._ensure_loaded()
         with self._lock:
             if name is None:
                 name = getattr(plugin, "__name__", type(plugin).__name__)
-            self._register(plugin, name, "registered at runtime")
-            try:
-                self._build_tables()
-            except Exception:
+            previous = None
+            if self._pm.has_plugin(name):
+                if not replace:
+                    raise ValueError(
+                        f"A plugin named {name!r} is already registered; pass "
+                        "replace=True to replace it, or another name."
+                    )
+                previous = self._pm.get_plugin(name), self._sources.get(name)
                 self.unregister(name)
+            try:
+                self._register(plugin, name, "registered at runtime")
+                self._check_hooks(name)
+                self._build_tables(strict=name)
+            except Exception:
+                if self._pm.has_plugin(name):
+                    self.unregister(name)
+                if previous is not None:
+                    self._register(previous[0], name, previous[1])
                 raise
         return name
 
@@ -153,7 +202,8 @@ class Registry:
             self._tables = None
 
     # -- lookup ------------------------------------------------------------
-    def _build_tables(self):
+    def _build_tables(self, strict=None):
+        # A failing hook of the plugin named ``strict`` raises; others warn.
         tables = {kind: {} for kind in KINDS}
         for kind, (hook_name, record_type) in KINDS.items():
             hook = getattr(self._pm.hook, hook_name)
@@ -163,6 +213,11 @@ class Registry:
                 try:
                     records = list(impl.function() or [])
                 except Exception as exc:
+                    if plugin_name == strict:
+                        raise ValueError(
+                            f"skdeep plugin {plugin_name!r} failed in {hook_name}: "
+                            f"{type(exc).__name__}: {exc}"
+                        ) from exc
                     warnings.warn(
                         f"skdeep plugin {source} failed in {hook_name}: "
                         f"{type(exc).__name__}: {exc}",
@@ -171,6 +226,11 @@ class Registry:
                     )
                     continue
                 for record in records:
+                    if not isinstance(record, record_type) and plugin_name == strict:
+                        raise TypeError(
+                            f"skdeep plugin {plugin_name!r} returned {record!r} "
+                            f"from {hook_name}; expected {record_type.__name__}."
+                        )
                     if not isinstance(record, record_type):
                         warnings.warn(
                             f"skdeep plugin {source} returned {record!r} from "
@@ -184,8 +244,9 @@ class Registry:
                     if previous is not None:
                         raise PluginConflictError(
                             f"Two plugins register the {kind} {record.name!r}: "
-                            f"{previous.source} and {source}. Uninstall or "
-                            "disable one of them."
+                            f"{previous.source} and {source}. Rename the one "
+                            "you register at runtime, or uninstall or disable "
+                            "one of the installed packages."
                         )
                     tables[kind][record.name] = Entry(kind, record, source)
         self._tables = tables
@@ -213,7 +274,7 @@ class Registry:
         except (KeyError, TypeError):
             available = ", ".join(sorted(table))
             raise ValueError(
-                f"Unknown {kind} {name!r}. Available {kind}s: {available}. "
+                f"Unknown {kind} {name!r}. Available {plural(kind)}: {available}. "
                 "Install a plugin package to add more (see "
                 "`python -m skdeep plugins`)."
             ) from None

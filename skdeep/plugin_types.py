@@ -12,6 +12,7 @@ are runtime values: changing them never triggers a recompilation.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -45,6 +46,33 @@ def _check_hyperparameters(kind, name, hyperparameters):
             )
 
 
+# Estimator parameters an optimizer may take hyperparameter values from.
+ESTIMATOR_PARAMS = ("momentum", "nesterovs_momentum", "beta_1", "beta_2", "epsilon")
+
+
+def _check_function(kind, name, field_name, fn, arguments, keywords=()):
+    """Refuse a missing or non-callable function, or one that cannot take
+    ``arguments`` (their names, for the message) positionally."""
+    if not callable(fn):
+        raise ValueError(
+            f"{kind} {name!r}: {field_name} must be a function, got {fn!r}."
+        )
+    python_function = getattr(fn, "py_func", fn)  # a Numba dispatcher's
+    try:
+        signature = inspect.signature(python_function)
+    except (TypeError, ValueError):
+        return  # builtins and the like: nothing to check
+    try:
+        signature.bind(*arguments, **dict.fromkeys(keywords, 0.0))
+    except TypeError:
+        wanted = ", ".join([*arguments, *(f"{k}=..." for k in keywords)])
+        raise ValueError(
+            f"{kind} {name!r}: {field_name} is called as "
+            f"{field_name}({wanted}), but its signature is "
+            f"{getattr(python_function, '__name__', field_name)}{signature}."
+        ) from None
+
+
 @dataclass(frozen=True)
 class ActivationPlugin:
     """A hidden-layer activation function.
@@ -64,7 +92,10 @@ class ActivationPlugin:
         Names and default values of the hyperparameters, in the order the
         scalar functions receive them.
     init_gain : {"glorot", "he", "lecun"}, default="glorot"
-        Which family of initial-weight scale suits this activation.
+        Which family of initial-weight scale suits this activation. It
+        documents the activation (``skdeep.list_plugins`` and the plugin
+        listing show the record); the ``initializer`` parameter picks the
+        scale that is used.
     learnable : str, optional
         Name of a hyperparameter that is learned, one value per unit (like
         PReLU's slope), starting from its default or the value the user
@@ -88,6 +119,13 @@ class ActivationPlugin:
     def __post_init__(self):
         _check_name("Activation", self.name)
         _check_hyperparameters("Activation", self.name, self.hyperparameters)
+        hp = tuple(self.hyperparameters)
+        _check_function("Activation", self.name, "value", self.value, ("x", *hp))
+        _check_function("Activation", self.name, "derivative", self.derivative,
+                        ("x", "y", *hp))
+        if self.parameter_derivative is not None:
+            _check_function("Activation", self.name, "parameter_derivative",
+                            self.parameter_derivative, ("x", "y", *hp))
         if self.init_gain not in ("glorot", "he", "lecun"):
             raise ValueError(
                 f"Activation {self.name!r}: init_gain must be 'glorot', 'he' "
@@ -159,11 +197,23 @@ class OptimizerPlugin:
                 f"Optimizer {self.name!r}: estimator_params {sorted(unknown)} "
                 "are not among its hyperparameters."
             )
+        unsupported = set(self.estimator_params) - set(ESTIMATOR_PARAMS)
+        if unsupported:
+            raise ValueError(
+                f"Optimizer {self.name!r}: estimator_params {sorted(unsupported)} "
+                f"are not estimator parameters it can follow; accepted: "
+                f"{', '.join(ESTIMATOR_PARAMS)}."
+            )
         if self.update is None and not self.full_batch:
             raise ValueError(
                 f"Optimizer {self.name!r}: an update function is required "
                 "unless full_batch=True."
             )
+        if self.update is not None:
+            state = tuple(f"s{i}" for i in range(self.n_state))
+            _check_function("Optimizer", self.name, "update", self.update,
+                            ("param", "grad", *state, "lr", "t",
+                             *self.hyperparameters))
 
 
 @dataclass(frozen=True)
@@ -197,6 +247,9 @@ class RegularizerPlugin:
     def __post_init__(self):
         _check_name("Regularizer", self.name)
         _check_hyperparameters("Regularizer", self.name, self.hyperparameters)
+        for field_name in ("penalty", "gradient"):
+            _check_function("Regularizer", self.name, field_name,
+                            getattr(self, field_name), ("w", *self.hyperparameters))
 
 
 @dataclass(frozen=True)
@@ -211,8 +264,9 @@ class InitializerPlugin:
         ``init(rng, fan_in, fan_out, activation, **hyperparameters)`` returns
         ``(coef, intercept)`` float64 arrays of shapes ``(fan_in, fan_out)``
         and ``(fan_out,)``. ``rng`` is a :class:`numpy.random.RandomState`
-        and ``activation`` the name of the activation that follows the layer
-        (the output activation for the last layer). Runs once per fit, in
+        and ``activation`` the name of the hidden activation that follows
+        the layer (for the output layer, the last hidden layer's, as in
+        sklearn's initialization). Runs once per fit, in
         NumPy, so it is not compiled.
     hyperparameters : mapping of str to float, default={}
         Names and default values, passed as keyword arguments.
@@ -228,6 +282,9 @@ class InitializerPlugin:
     def __post_init__(self):
         _check_name("Initializer", self.name)
         _check_hyperparameters("Initializer", self.name, self.hyperparameters)
+        _check_function("Initializer", self.name, "init", self.init,
+                        ("rng", "fan_in", "fan_out", "activation"),
+                        keywords=tuple(self.hyperparameters))
 
 
 @dataclass(frozen=True)
@@ -262,9 +319,11 @@ class LossPlugin:
         a softmax row's classes or a logistic output's two classes. Give it
         when it has a simple form (``p - y`` for the canonical pairs); the
         chain rule through the output activation is used otherwise.
-    average_outputs : bool, default=True
-        Whether a row's loss is divided by its number of outputs (sklearn's
-        squared error averages over outputs).
+    average_outputs : bool, default=None
+        Whether a row's loss is divided by its number of outputs. None:
+        True for regression (sklearn's squared error averages over
+        outputs), False for classification (a softmax row sums its
+        classes' losses, as the log-loss does).
     hyperparameters : mapping of str to float, default={}
         Names and default values, in the order the functions receive them.
     description : str, default=""
@@ -277,7 +336,7 @@ class LossPlugin:
     task: str
     output_activation: str = "identity"
     link_gradient: Callable | None = None
-    average_outputs: bool = True
+    average_outputs: bool | None = None
     hyperparameters: Mapping[str, float] = field(default_factory=dict)
     description: str = ""
 
@@ -294,3 +353,11 @@ class LossPlugin:
                 f"Loss {self.name!r}: output_activation must be 'identity' or "
                 f"'exp', got {self.output_activation!r}."
             )
+        hp = tuple(self.hyperparameters)
+        _check_function("Loss", self.name, "loss", self.loss, ("p", "y", *hp))
+        _check_function("Loss", self.name, "gradient", self.gradient, ("p", "y", *hp))
+        if self.link_gradient is not None:
+            _check_function("Loss", self.name, "link_gradient", self.link_gradient,
+                            ("p", "y", *hp))
+        if self.average_outputs is None:
+            object.__setattr__(self, "average_outputs", self.task == "regression")

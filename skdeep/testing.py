@@ -374,14 +374,16 @@ def check_plugin(kind, name, **kwargs):
 
 
 def check_all_plugins():
-    """Yield ``(kind, name)`` of every registered plugin after checking it.
+    """Check every registered plugin; return the ``(kind, name)`` pairs.
 
     Raises the first failure, naming the plugin.
     """
+    checked = []
     for kind, table in get_registry().tables().items():
         for name in sorted(table):
             try:
                 check_plugin(kind, name)
             except AssertionError as exc:
                 raise AssertionError(f"{kind} {name!r} ({table[name].source}): {exc}") from exc
-            yield kind, name
+            checked.append((kind, name))
+    return checked

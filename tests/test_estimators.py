@@ -250,6 +250,8 @@ def test_bad_input_gives_clear_errors_and_keeps_model():
         MLPClassifier(solver=Optimizer("rmsprop", rhoo=1)).fit(X, y)
     with pytest.raises(ValueError, match="2 hidden layers"):
         MLPClassifier(hidden_layer_sizes=(3, 3), activation=("relu",)).fit(X, y)
+    with pytest.raises(TypeError, match="whole numbers of units, got \\[3.5\\]"):
+        MLPClassifier(hidden_layer_sizes=(3.5,)).fit(X, y)
 
     clf = MLPClassifier(max_iter=20, random_state=0).fit(X, y)
     before = clf.predict_proba(X)

@@ -9,7 +9,7 @@ import pytest
 
 import skdeep
 from skdeep import _registry
-from skdeep.plugin_types import ActivationPlugin, OptimizerPlugin
+from skdeep.plugin_types import ActivationPlugin, LossPlugin, OptimizerPlugin
 
 EXPECTED = {
     "activation": {"identity", "logistic", "tanh", "relu", "leaky_relu", "elu",
@@ -34,10 +34,11 @@ def _plugin_module(name, activation_name):
 
 
 class _FakeEntryPoint:
-    def __init__(self, name, target):
+    def __init__(self, name, target, dist_name=None):
         self.name = name
         self.value = f"fake:{name}"
-        self.dist = None
+        self.dist = (None if dist_name is None
+                     else types.SimpleNamespace(metadata={"Name": dist_name}, version="1.0"))
         self._target = target
 
     def load(self):
@@ -91,9 +92,29 @@ def test_plugin_raising_in_hook_warns(monkeypatch):
 
 
 def test_autoload_can_be_disabled(monkeypatch):
-    monkeypatch.setenv(_registry.DISABLE_AUTOLOAD_ENV, "1")
-    registry = _registry_with(monkeypatch, [_FakeEntryPoint("third", _plugin_module("m", "cube"))])
-    assert "cube" not in registry.names("activation")
+    for value, loaded in (("1", False), ("true", False), ("0", True), ("off", True)):
+        monkeypatch.setenv(_registry.DISABLE_AUTOLOAD_ENV, value)
+        registry = _registry_with(
+            monkeypatch, [_FakeEntryPoint("third", _plugin_module("m", "cube"))])
+        assert ("cube" in registry.names("activation")) == loaded, value
+
+
+def test_entry_point_names_are_per_distribution(monkeypatch):
+    # Two packages may both call their entry point "plugins".
+    registry = _registry_with(monkeypatch, [
+        _FakeEntryPoint("plugins", _plugin_module("a", "cube"), dist_name="pkg-a"),
+        _FakeEntryPoint("plugins", _plugin_module("b", "square"), dist_name="pkg-b"),
+    ])
+    assert {"cube", "square"} <= set(registry.names("activation"))
+    assert "from pkg-b 1.0" in registry.tables()["activation"]["square"].source
+
+
+def test_entry_point_with_a_misspelt_hook_warns_and_is_dropped(monkeypatch):
+    module = _plugin_module("typo", "cube")
+    module.skdeep_activation = module.skdeep_activations  # no such hook
+    registry = _registry_with(monkeypatch, [_FakeEntryPoint("typo", module)])
+    with pytest.warns(_registry.PluginWarning, match="'skdeep_activation'.*not a skdeep hook"):
+        assert "cube" not in registry.names("activation")
 
 
 def test_duplicate_names_are_an_error_naming_both(monkeypatch):
@@ -110,12 +131,68 @@ def test_duplicate_names_are_an_error_naming_both(monkeypatch):
 
 
 def test_invalid_records_are_rejected():
+    def value(x, alpha):
+        return alpha * x
+
+    def derivative(x, y, alpha):
+        return alpha
+
     with pytest.raises(ValueError, match="identifier"):
         ActivationPlugin("not a name", abs, abs)
     with pytest.raises(ValueError, match="number"):
         ActivationPlugin("ok", abs, abs, {"alpha": "big"})
     with pytest.raises(ValueError, match="update function is required"):
         OptimizerPlugin("opt", None)
+    with pytest.raises(ValueError, match="derivative must be a function, got None"):
+        ActivationPlugin("ok", value, None, {"alpha": 1.0})
+    with pytest.raises(ValueError, match=r"called as derivative\(x, y\), but its "
+                                         r"signature is derivative\(x, y, alpha\)"):
+        ActivationPlugin("ok", lambda x: x, derivative)
+    ActivationPlugin("ok", value, derivative, {"alpha": 1.0})  # well formed
+    with pytest.raises(ValueError, match=r"update\(param, grad, s0, lr, t\)"):
+        OptimizerPlugin("opt", lambda p, g, lr, t: (p,), n_state=1)
+    with pytest.raises(ValueError, match="accepted: momentum"):
+        OptimizerPlugin("opt", lambda p, g, lr, t, a: (p,), hyperparameters={"alpha": 1.0},
+                        estimator_params=("alpha",))
+
+
+def test_loss_averages_over_outputs_for_regression_only():
+    def loss(p, y):
+        return 0.0
+
+    assert LossPlugin("a", loss, loss, "regression").average_outputs
+    assert not LossPlugin("b", loss, loss, "classification").average_outputs
+    assert not LossPlugin("c", loss, loss, "regression", average_outputs=False).average_outputs
+
+
+def test_runtime_registration_refuses_what_it_cannot_use():
+    registry = _registry.Registry(autoload=False)
+
+    class Typo:
+        @skdeep.hookimpl
+        def skdeep_activation(self):
+            return []
+
+    class Broken:
+        @skdeep.hookimpl
+        def skdeep_activations(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(ValueError, match="not a skdeep hook; the hooks are skdeep_activations"):
+        registry.register(Typo(), name="typo")
+    with pytest.raises(ValueError, match="failed in skdeep_activations: RuntimeError: boom"):
+        registry.register(Broken(), name="broken")
+    assert not {"typo", "broken"} & set(registry._sources)
+    # Re-running a notebook cell: the name is taken unless replace=True.
+    registry.register(_plugin_module("v1", "cube"), name="mine")
+    with pytest.raises(ValueError, match="already registered; pass replace=True"):
+        registry.register(_plugin_module("v2", "cube"), name="mine")
+    registry.register(_plugin_module("v2", "cube"), name="mine", replace=True)
+    with pytest.raises(ValueError, match="boom"):
+        registry.register(Broken(), name="mine", replace=True)
+    assert registry._pm.get_plugin("mine").__name__ == "v2"  # the old one is back
+    with pytest.raises(ValueError, match="Available losses"):
+        registry.get("loss", "nope")
 
 
 def test_runtime_registration_and_training():
