@@ -30,9 +30,12 @@ def register_plugin(plugin, name=None, replace=False):
     ValueError
         If the name is taken (and not ``replace``), the plugin implements a
         hook skdeep does not have (a misspelt ``skdeep_*`` name), one of its
-        hooks fails or returns something other than plugin records, or it
-        registers a plugin name that another plugin has
-        (:class:`skdeep.PluginConflictError`). Nothing is registered then.
+        hooks fails, or it registers a plugin name that another plugin has
+        (:class:`skdeep.PluginConflictError`).
+    TypeError
+        If a hook returns something other than plugin records.
+
+    Nothing is registered when it raises.
     """
     return get_registry().register(plugin, name=name, replace=replace)
 

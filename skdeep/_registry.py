@@ -164,10 +164,13 @@ class Registry:
         ------
         ValueError
             If the name is taken (and not ``replace``), the plugin
-            implements a hook skdeep does not have, one of its hooks fails or
-            returns something other than plugin records, or it registers a
-            name another plugin has (:class:`PluginConflictError`). Nothing
-            is registered then.
+            implements a hook skdeep does not have, one of its hooks fails,
+            or it registers a name another plugin has
+            (:class:`PluginConflictError`).
+        TypeError
+            If a hook returns something other than plugin records.
+
+        Nothing is registered when it raises.
         """
         self._ensure_loaded()
         with self._lock:
