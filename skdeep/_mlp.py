@@ -42,8 +42,7 @@ from ._device import cuda_status, resolve_device
 from ._network import Layout, make_network
 from ._schedules import SCHEDULE_NAMES, LearningRateSchedule
 from ._spec import Activation, Initializer, Loss, Optimizer, Regularizer, resolve
-
-_LINKED_PARAMS = ("momentum", "nesterovs_momentum", "beta_1", "beta_2", "epsilon")
+from .plugin_types import ESTIMATOR_PARAMS
 
 
 class BaseMultilayerPerceptron(BaseEstimator):
@@ -139,7 +138,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         return resolved
 
     def _resolve_solver(self):
-        linked = {k: getattr(self, k) for k in _LINKED_PARAMS}
+        linked = {k: getattr(self, k) for k in ESTIMATOR_PARAMS}
         linked["nesterovs_momentum"] = float(bool(self.nesterovs_momentum))
         return resolve("optimizer", self.solver, linked=linked, param_name="solver")
 
@@ -1147,7 +1146,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         self : object
             The updated estimator.
         """
-        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+        if self.class_weight == "balanced":
             raise ValueError(
                 "class_weight='balanced' is not supported by partial_fit: one "
                 "batch's class counts are not the data's. Compute the weights "
