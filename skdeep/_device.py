@@ -1,4 +1,5 @@
-"""Where training runs: the CPU, or an NVIDIA GPU through numba-cuda.
+"""Where training runs: the CPU, or an NVIDIA GPU through numba-cuda, and
+the backend network for it (the one module that decides the device).
 
 ``numba.cuda`` is imported only when a GPU is asked for.
 """
@@ -68,3 +69,26 @@ def resolve_device(device, report=None):
     if report is not None:
         report(f"device='auto': training on the CPU ({reason}).")
     return "cpu"
+
+
+def make_network(device, layer_units, activations, out_activation, dtype,
+                 loss=None, batch_norm=None):
+    """The backend network for ``device`` (``"cpu"`` or ``"cuda"``).
+
+    Both backends take the same arguments and offer the same methods
+    (:class:`skdeep._kernels.cpu.network.CpuNetwork`,
+    :class:`skdeep._kernels.cuda.network.CudaNetwork`). Without ``loss``,
+    the network trains with the canonical loss of ``out_activation``.
+    """
+    from ._kernels.layout import DEFAULT_LOSSES
+
+    if loss is None:
+        from ._spec import resolve
+
+        loss = resolve("loss", DEFAULT_LOSSES[out_activation])
+    if device == "cuda":
+        from ._kernels.cuda.network import CudaNetwork as network
+    else:
+        from ._kernels.cpu.network import CpuNetwork as network
+    return network(layer_units, activations, out_activation, dtype, loss=loss,
+                   batch_norm=batch_norm)

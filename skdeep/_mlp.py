@@ -38,8 +38,8 @@ from sklearn.utils.validation import (
 )
 
 from . import _training
-from ._device import cuda_status, resolve_device
-from ._network import Layout, make_network
+from ._device import cuda_status, make_network, resolve_device
+from ._kernels.layout import Layout
 from ._schedules import SCHEDULE_NAMES, LearningRateSchedule
 from ._spec import Activation, Initializer, Loss, Optimizer, Regularizer, resolve
 from .plugin_types import ESTIMATOR_PARAMS

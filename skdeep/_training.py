@@ -16,7 +16,7 @@ from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.optimize import _check_optimize_result
 
-from ._network import hyperparameter_vector
+from ._kernels.layout import hyperparameter_vector
 
 try:  # private helper, present in sklearn >= 1.5
     from sklearn.utils.fixes import _get_additional_lbfgs_options_dict

@@ -148,7 +148,7 @@ def check_loss(plugin, hyperparameters=None, rtol=1e-5):
     rtol : float
         Relative tolerance of the finite-difference comparison.
     """
-    from ._kernels.cpu import mlp
+    from ._kernels import layout
     from ._kernels.cpu.blocks import loss_block
 
     assert isinstance(plugin, LossPlugin), f"not a LossPlugin: {plugin!r}"
@@ -161,27 +161,27 @@ def check_loss(plugin, hyperparameters=None, rtol=1e-5):
     Z = rng.normal(0, 1.5, (m, k))
     sw = rng.uniform(0.5, 2.0, m)
     if plugin.task == "regression":
-        kinds = {"identity": mlp.OUT_IDENTITY, "exp": mlp.OUT_EXP}
+        kinds = {"identity": layout.OUT_IDENTITY, "exp": layout.OUT_EXP}
         out_kinds = [kinds[plugin.output_activation]]
     else:
-        out_kinds = [mlp.OUT_LOGISTIC, mlp.OUT_SOFTMAX]
+        out_kinds = [layout.OUT_LOGISTIC, layout.OUT_SOFTMAX]
     for out_kind in out_kinds:
-        if out_kind == mlp.OUT_SOFTMAX:
+        if out_kind == layout.OUT_SOFTMAX:
             Y = np.eye(k)[rng.randint(0, k, m)]
-        elif out_kind == mlp.OUT_LOGISTIC:
+        elif out_kind == layout.OUT_LOGISTIC:
             Y = (rng.uniform(size=(m, k)) > 0.5).astype(float)
-        elif out_kind == mlp.OUT_EXP:
+        elif out_kind == layout.OUT_EXP:
             Y = rng.poisson(2.0, (m, k)).astype(float)
         else:
             Y = rng.normal(0, 2.0, (m, k))
 
         def probabilities(z, out_kind=out_kind):
-            if out_kind == mlp.OUT_SOFTMAX:
+            if out_kind == layout.OUT_SOFTMAX:
                 e = np.exp(z - z.max(axis=1, keepdims=True))
                 return e / e.sum(axis=1, keepdims=True)
-            if out_kind == mlp.OUT_LOGISTIC:
+            if out_kind == layout.OUT_LOGISTIC:
                 return 1.0 / (1.0 + np.exp(-z))
-            return np.exp(z) if out_kind == mlp.OUT_EXP else z
+            return np.exp(z) if out_kind == layout.OUT_EXP else z
 
         def python_loss(z, out_kind=out_kind, Y=Y):
             P = probabilities(z)
@@ -191,7 +191,7 @@ def check_loss(plugin, hyperparameters=None, rtol=1e-5):
                 for j in range(k):
                     p, y = float(P[i, j]), float(Y[i, j])
                     row += plugin.loss(p, y, *args)
-                    if out_kind == mlp.OUT_LOGISTIC:
+                    if out_kind == layout.OUT_LOGISTIC:
                         row += plugin.loss(1 - p, 1 - y, *args)
                 total += sw[i] * row / (k if plugin.average_outputs else 1)
             return total

@@ -3,7 +3,7 @@
 import numpy as np
 from scipy.special import expit, softmax, xlogy
 
-from skdeep._network import Layout
+from skdeep._kernels.layout import Layout
 
 
 def problem(out_activation, dtype, rng, n, units):

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from skdeep._compile import scalar_jit
+from skdeep._kernels.cpu.compile import scalar_jit
 
 _HALF = 0.5
 _HUGE = 1e300
@@ -87,11 +87,11 @@ def test_blocks_reach_kernels_by_a_cached_address(monkeypatch):
     from numba.core.dispatcher import Dispatcher
     from numba.core.types import FunctionType
 
-    from skdeep._network import CompiledNetwork
+    from skdeep._device import make_network
     from skdeep._registry import get_registry
 
     relu = get_registry().get("activation", "relu")
-    net = CompiledNetwork((3, 4, 2), [(relu, {})], "softmax", np.float64)
+    net = make_network("cpu", (3, 4, 2), [(relu, {})], "softmax", np.float64)
     assert isinstance(numba.typeof(net.act_fwd), FunctionType)
     assert numba.typeof(net.act_fwd) is numba.typeof(net.act_fwd)  # built once
     theta = np.random.default_rng(0).normal(size=net.layout.n_params)

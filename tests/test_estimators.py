@@ -222,8 +222,8 @@ def test_l1_gives_sparser_weights_than_l2():
 
 
 def test_hyperparameter_changes_do_not_recompile():
-    from skdeep import _compile
-    from skdeep._kernels.cpu import mlp
+    from skdeep._kernels.cpu import compile as _compile
+    from skdeep._kernels.cpu import compile as mlp
 
     X, y = datasets.load_iris(return_X_y=True)
     MLPClassifier(activation=Activation("leaky_relu", alpha=0.1), max_iter=2).fit(X, y)

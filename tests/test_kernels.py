@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from scipy.optimize import approx_fprime
 
-from skdeep._network import CompiledNetwork, Workspace, hyperparameter_vector
+from skdeep._device import make_network
+from skdeep._kernels.cpu.network import Workspace
+from skdeep._kernels.layout import hyperparameter_vector
 from skdeep._registry import get_registry
 from skdeep._training import regularizer
 from tests import reference
@@ -38,7 +40,7 @@ def test_loss_and_gradient_match_numpy_reference(out_activation, dtype, rng):
     units = (5, 6, 4, 3)
     X, Y, sw = _problem(out_activation, dtype, rng)
     acts = _resolved("tanh", len(units) - 2)
-    net = CompiledNetwork(units, acts, out_activation, dtype)
+    net = make_network("cpu", units, acts, out_activation, dtype)
     theta = rng.uniform(-0.5, 0.5, net.layout.n_params).astype(dtype)
     # chunk=4 makes the kernel accumulate over several chunks
     loss, grad = _loss_grad(net, theta, X, Y, sw, alpha=0.3, chunk=4)
@@ -57,7 +59,7 @@ def test_loss_and_gradient_match_numpy_reference(out_activation, dtype, rng):
 def test_gradient_matches_finite_differences(activation, out_activation, rng):
     units = (4, 5, 3, 3)
     X, Y, sw = _problem(out_activation, np.float64, rng, n=7, units=units)
-    net = CompiledNetwork(units, _resolved(activation, 2), out_activation, np.float64)
+    net = make_network("cpu", units, _resolved(activation, 2), out_activation, np.float64)
     theta = rng.uniform(-0.7, 0.7, net.layout.n_params)
 
     def f(t):
@@ -72,7 +74,7 @@ def test_gradient_matches_finite_differences(activation, out_activation, rng):
 def test_regularizer_gradient_in_kernel(reg_name, rng):
     units = (3, 4, 2)
     X, Y, sw = _problem("identity", np.float64, rng, n=6, units=units)
-    net = CompiledNetwork(units, _resolved("relu", 1), "identity", np.float64)
+    net = make_network("cpu", units, _resolved("relu", 1), "identity", np.float64)
     theta = rng.uniform(-0.7, 0.7, net.layout.n_params)
 
     def f(t):
@@ -86,7 +88,7 @@ def test_kernels_refuse_rows_of_another_width(rng):
     # The kernels copy whole rows into buffers sized by the layout.
     units = (4, 3, 1)
     X, Y, sw = _problem("identity", np.float64, rng, n=6, units=units)
-    net = CompiledNetwork(units, _resolved("relu", 1), "identity", np.float64)
+    net = make_network("cpu", units, _resolved("relu", 1), "identity", np.float64)
     theta = np.zeros(net.layout.n_params)
     for X_bad, Y_bad in ((X[:, :3], Y), (X, np.hstack([Y, Y]))):
         with pytest.raises(ValueError, match="maps 4 features to 1 outputs"):
@@ -98,7 +100,7 @@ def test_mixed_activations_per_layer(rng):
     reg = get_registry()
     acts = [(reg.get("activation", "gelu"), {}),
             (reg.get("activation", "leaky_relu"), {"alpha": 0.3})]
-    net = CompiledNetwork(units, acts, "identity", np.float64)
+    net = make_network("cpu", units, acts, "identity", np.float64)
     theta = rng.uniform(-0.7, 0.7, net.layout.n_params)
     loss, grad = _loss_grad(net, theta.copy(), X, Y, sw, 0.0)
     args = (net.layout, X, Y, sw, acts, "identity")
@@ -110,7 +112,7 @@ def test_predict_kernel_matches_reference(rng):
     units = (4, 7, 3)
     X, _, _ = _problem("softmax", np.float64, rng, n=2050, units=units)
     acts = _resolved("swish", 1)
-    net = CompiledNetwork(units, acts, "softmax", np.float64)
+    net = make_network("cpu", units, acts, "softmax", np.float64)
     theta = rng.uniform(-0.7, 0.7, net.layout.n_params)
     out = net.predict(theta, X, chunk=1000)
     _, A = reference.forward(theta, net.layout, X, acts, "softmax")
@@ -120,21 +122,21 @@ def test_predict_kernel_matches_reference(rng):
 def test_large_networks_predict_in_large_chunks(rng, monkeypatch):
     # Wide layers go through in 2048-row chunks (multi-threaded BLAS near its
     # peak), small ones in 256-row chunks; the outputs do not depend on it.
-    from skdeep._kernels.cpu import mlp
+    from skdeep._kernels.cpu import network
 
     units = (400, 300, 3)
     X = rng.normal(size=(2100, units[0]))
     acts = _resolved("relu", 1)
-    theta = rng.uniform(-0.1, 0.1, CompiledNetwork(units, acts, "softmax",
-                                                    np.float64).layout.n_params)
+    theta = rng.uniform(-0.1, 0.1, make_network("cpu", units, acts, "softmax",
+                                                 np.float64).layout.n_params)
     chunks = []
-    kernel = mlp.kernel
+    kernel = network.compiled_kernel
     monkeypatch.setattr(
-        mlp, "kernel",
+        network, "compiled_kernel",
         lambda name, dtype: (lambda *args: chunks.append(args[2]) or kernel(name, dtype)(*args)),
     )
     for width, expected in ((units, 2048), ((400, 20, 3), 256)):
-        net = CompiledNetwork(width, acts, "softmax", np.float64)
+        net = make_network("cpu", width, acts, "softmax", np.float64)
         th = theta[:net.layout.n_params]
         out = net.predict(th, X)
         assert chunks[-1] == expected
@@ -144,10 +146,10 @@ def test_large_networks_predict_in_large_chunks(rng, monkeypatch):
 def test_small_network_predict_splits_rows_over_blas_threads(rng, monkeypatch):
     # One share of whole chunks per thread BLAS may use; the outputs are
     # those of a single thread, bit for bit (the same chunks).
-    from skdeep import _network
+    from skdeep._kernels.cpu import network as _network
 
     units = (6, 9, 3)
-    net = CompiledNetwork(units, _resolved("tanh", 1), "softmax", np.float64)
+    net = make_network("cpu", units, _resolved("tanh", 1), "softmax", np.float64)
     theta = rng.uniform(-0.7, 0.7, net.layout.n_params)
     X = rng.normal(size=(1000, units[0]))
     shares = []
@@ -168,9 +170,9 @@ def test_small_network_predict_splits_rows_over_blas_threads(rng, monkeypatch):
 def test_blas_thread_count_follows_threadpoolctl_limits():
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from skdeep import _network
+    from skdeep._kernels.cpu import threads as _network
 
-    net = CompiledNetwork((4, 3, 2), _resolved("relu", 1), "softmax", np.float64)
+    net = make_network("cpu", (4, 3, 2), _resolved("relu", 1), "softmax", np.float64)
     net.predict(np.zeros(net.layout.n_params), np.zeros((3, 4)))  # loads BLAS
     assert _network.blas_thread_count() == max(
         pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
@@ -179,7 +181,7 @@ def test_blas_thread_count_follows_threadpoolctl_limits():
 
 
 def test_run_parallel_finishes_every_task_and_raises_their_error():
-    from skdeep import _network
+    from skdeep._kernels.cpu import threads as _network
 
     done = []
 
@@ -198,7 +200,7 @@ def test_train_epoch_matches_step_by_step_reference(rng):
     units = (5, 6, 3)
     X, Y, sw = _problem("logistic", np.float64, rng, n=23, units=units)
     acts = _resolved("tanh", 1)
-    net = CompiledNetwork(units, acts, "logistic", np.float64)
+    net = make_network("cpu", units, acts, "logistic", np.float64)
     theta0 = rng.uniform(-0.5, 0.5, net.layout.n_params)
     reg = get_registry()
     opt = reg.get("optimizer", "adam")
@@ -235,7 +237,7 @@ def test_train_epoch_matches_step_by_step_reference(rng):
 def test_shuffle_is_seeded_and_a_permutation(rng):
     units = (3, 4, 1)
     X, Y, sw = _problem("identity", np.float64, rng, n=17, units=units)
-    net = CompiledNetwork(units, _resolved("relu", 1), "identity", np.float64)
+    net = make_network("cpu", units, _resolved("relu", 1), "identity", np.float64)
     sgd = get_registry().get("optimizer", "sgd")
     block = net.optimizer_block(sgd)
     rblock, rhp = regularizer(net, (get_registry().get("regularizer", "l2"), {}))
@@ -267,7 +269,7 @@ def test_dropout_mask_and_gradient_match_reference(rng):
     units = (4, 50, 40, 2)
     X, Y, sw = _problem("softmax", np.float64, rng, n=30, units=units)
     acts = _resolved("logistic", 2)
-    net = CompiledNetwork(units, acts, "softmax", np.float64)
+    net = make_network("cpu", units, acts, "softmax", np.float64)
     theta0 = rng.uniform(-0.5, 0.5, net.layout.n_params)
     ws = Workspace(net.layout, 30, np.float64)
     ws.enable_dropout()
@@ -305,7 +307,7 @@ def test_dropout_mask_and_gradient_match_reference(rng):
 def test_mixup_and_noise_change_the_batch_the_kernel_trains_on(rng):
     units = (3, 4, 2)
     X, Y, sw = _problem("identity", np.float64, rng, n=8, units=units)
-    net = CompiledNetwork(units, _resolved("tanh", 1), "identity", np.float64)
+    net = make_network("cpu", units, _resolved("tanh", 1), "identity", np.float64)
     theta0 = rng.uniform(-0.5, 0.5, net.layout.n_params)
     results = {}
     for name, kwargs in {"plain": {}, "noise": {"noise_std": 0.5},
@@ -363,7 +365,7 @@ def test_optimizer_state_never_turns_subnormal():
 
 
 def test_small_networks_run_blas_on_one_thread(monkeypatch, rng):
-    from skdeep import _network
+    from skdeep._kernels.cpu import threads as _network
 
     calls = []
 
@@ -377,7 +379,7 @@ def test_small_networks_run_blas_on_one_thread(monkeypatch, rng):
     for units, expected in (((64, 64, 5), [1, 2]),
                             ((1024, 1024, 10), [])):
         calls.clear()
-        net = CompiledNetwork(units, _resolved("relu", 1), "softmax", np.float32)
+        net = make_network("cpu", units, _resolved("relu", 1), "softmax", np.float32)
         theta = np.zeros(net.layout.n_params, dtype=np.float32)
         net.predict(theta, np.zeros((300, units[0]), dtype=np.float32))
         assert calls == expected
@@ -386,9 +388,9 @@ def test_small_networks_run_blas_on_one_thread(monkeypatch, rng):
 def test_overlapping_blas_limits_restore_the_thread_count():
     from threadpoolctl import threadpool_info
 
-    from skdeep import _network
+    from skdeep._kernels.cpu import threads as _network
 
-    net = CompiledNetwork((4, 3, 2), _resolved("relu", 1), "softmax", np.float64)
+    net = make_network("cpu", (4, 3, 2), _resolved("relu", 1), "softmax", np.float64)
     net.predict(np.zeros(net.layout.n_params), np.zeros((3, 4)))  # loads BLAS
     before = [pool["num_threads"] for pool in threadpool_info()]
     first = _network.blas_threads(net.layout, 4)
@@ -405,7 +407,7 @@ def test_overlapping_blas_limits_restore_the_thread_count():
 def test_missing_augmentation_buffers_are_refused(rng):
     units = (3, 4, 2)
     X, Y, sw = _problem("identity", np.float64, rng, n=8, units=units)
-    net = CompiledNetwork(units, _resolved("tanh", 1), "identity", np.float64)
+    net = make_network("cpu", units, _resolved("tanh", 1), "identity", np.float64)
     theta = np.zeros(net.layout.n_params)
     with pytest.raises(ValueError, match="enable_mixup"):
         _one_sgd_epoch(net, theta, X, Y, sw, net.workspace(8), mixup_alpha=0.4)
@@ -427,7 +429,7 @@ def _elementwise(function):
 
 
 def test_float32_exp_is_accurate_and_flushes_only_outside_the_normal_range():
-    from skdeep._kernels.cpu.mlp import vector_exp
+    from skdeep._kernels.cpu.kernels import vector_exp
 
     exp = _elementwise(vector_exp)
     # up to the largest float32 exp (just below 88.7228)
@@ -445,7 +447,7 @@ def test_float32_exp_is_accurate_and_flushes_only_outside_the_normal_range():
 
 
 def test_float32_tanh_is_accurate_and_odd():
-    from skdeep._kernels.cpu.mlp import vector_tanh
+    from skdeep._kernels.cpu.kernels import vector_tanh
 
     tanh = _elementwise(vector_tanh)
     # both sides of the polynomial's range (0.625), tiny to saturated
@@ -465,7 +467,7 @@ def test_float32_tanh_is_accurate_and_odd():
 
 
 def test_float32_expm1_and_erf_are_accurate():
-    from skdeep._kernels.cpu.mlp import vector_erf, vector_expm1
+    from skdeep._kernels.cpu.kernels import vector_erf, vector_expm1
 
     expm1, erf = _elementwise(vector_expm1), _elementwise(vector_erf)
     x = np.concatenate([np.linspace(-20.0, 20.0, 400_001, dtype=np.float32),
@@ -488,7 +490,7 @@ def test_float32_expm1_and_erf_are_accurate():
 
 
 def test_float32_log_and_log1p_are_accurate_over_their_whole_domains():
-    from skdeep._kernels.cpu.mlp import vector_log, vector_log1p
+    from skdeep._kernels.cpu.kernels import vector_log, vector_log1p
 
     log, log1p = _elementwise(vector_log), _elementwise(vector_log1p)
     # every 97th positive float32: subnormals, both sides of the mantissa
@@ -525,7 +527,7 @@ def test_mish_and_softplus_match_their_textbook_definitions(name, dtype):
     # e**x (e**x + 2)) and, in float32, with the vector exp and log1p.
     from numba import njit
 
-    from skdeep._compile import scalar_jit
+    from skdeep._kernels.cpu.compile import scalar_jit
 
     x = np.concatenate([np.linspace(-40.0, 40.0, 20_001),
                         [-1e-30, 0.0, 19.999, 20.0, 20.001, 1e4]]).astype(dtype)
@@ -565,7 +567,7 @@ def test_float32_plugin_math_vectorizes(name):
 
     from numba import njit
 
-    from skdeep._compile import scalar_jit
+    from skdeep._kernels.cpu.compile import scalar_jit
 
     if name == "log_softplus":
         value, hp = _log_softplus, ()
@@ -607,12 +609,12 @@ def test_float32_outputs_match_reference_over_a_wide_logit_range(out_activation,
     units = (4, 7, 3)
     X, _, _ = _problem(out_activation, np.float32, rng, n=300, units=units)
     acts = _resolved("relu", 1)
-    net = CompiledNetwork(units, acts, out_activation, np.float32)
+    net = make_network("cpu", units, acts, out_activation, np.float32)
     theta = rng.uniform(-12.0, 12.0, net.layout.n_params).astype(np.float32)
     probabilities = net.predict(theta, X)
     # The reference applies the output activation to the kernel's own
     # float32 logits (the identity network's outputs), in float64.
-    logits = CompiledNetwork(units, acts, "identity", np.float32).predict(theta, X)
+    logits = make_network("cpu", units, acts, "identity", np.float32).predict(theta, X)
     assert np.ptp(logits) > 200
     logits = logits.astype(np.float64)
     if out_activation == "softmax":

@@ -24,7 +24,8 @@ from skdeep import (
     ReduceLROnPlateau,
     register_plugin,
 )
-from skdeep._network import CompiledNetwork, Workspace
+from skdeep._device import make_network
+from skdeep._kernels.cpu.network import Workspace
 from skdeep._registry import get_registry
 from skdeep._spec import resolve
 from skdeep._training import regularizer
@@ -69,7 +70,7 @@ def test_batch_norm_gradient_matches_finite_differences(train, out_activation,
     Y = (np.eye(3)[rng.randint(3, size=9)] if out_activation == "softmax"
          else rng.normal(size=(9, 3)))
     sw = rng.uniform(0.5, 2.0, 9)
-    net = CompiledNetwork(units, _acts(["tanh", "prelu"]), out_activation,
+    net = make_network("cpu", units, _acts(["tanh", "prelu"]), out_activation,
                           np.float64, batch_norm=batch_norm)
     theta = rng.uniform(-0.7, 0.7, net.layout.n_params)
     running = net.new_running_stats()
@@ -89,7 +90,7 @@ def test_batch_norm_gradient_matches_finite_differences(train, out_activation,
 
 def test_batch_norm_inference_matches_numpy(rng):
     units = (4, 6, 2)
-    net = CompiledNetwork(units, _acts(["relu"]), "identity", np.float64,
+    net = make_network("cpu", units, _acts(["relu"]), "identity", np.float64,
                           batch_norm=[True])
     theta = rng.uniform(-1, 1, net.layout.n_params)
     running = rng.uniform(0.2, 2.0, net.layout.n_unit_values)
@@ -213,7 +214,7 @@ def test_chain_rule_equals_link_gradient(rng):
                    ("logistic", (rng.uniform(size=(6, 3)) > 0.5) * 1.0)):
         grads = []
         for plugin in (log_loss, chain):
-            net = CompiledNetwork((3, 4, 3), _acts(["tanh"]), out, np.float64,
+            net = make_network("cpu", (3, 4, 3), _acts(["tanh"]), out, np.float64,
                                   loss=(plugin, {}))
             if theta is None:
                 theta = rng.uniform(-1, 1, net.layout.n_params)

@@ -28,21 +28,12 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::numba.core.errors.NumbaDeprecationWarning"),
 ]
 
+from skdeep._device import cuda_status, make_network  # noqa: E402
 from skdeep._kernels.cpu import blocks as cpu_blocks  # noqa: E402
-from skdeep._kernels.cuda.mlp import (  # noqa: E402
-    MODE_NN,
-    MODE_NT,
-    MODE_TN,
-    CudaNetwork,
-    CudaWorkspace,
-    core_kernels,
-    cuda_available,
-)
-from skdeep._network import (  # noqa: E402
-    CompiledNetwork,
-    Workspace,
-    hyperparameter_vector,
-)
+from skdeep._kernels.cpu.network import Workspace  # noqa: E402
+from skdeep._kernels.cuda.kernels import MODE_NN, MODE_NT, MODE_TN, core_kernels  # noqa: E402
+from skdeep._kernels.cuda.network import CudaWorkspace  # noqa: E402
+from skdeep._kernels.layout import hyperparameter_vector  # noqa: E402
 from skdeep._registry import get_registry  # noqa: E402
 from skdeep.plugin_types import LossPlugin  # noqa: E402
 from tests import reference  # noqa: E402
@@ -76,7 +67,7 @@ def _pair(out_activation, dtype, acts=("tanh", "prelu"), batch_norm=(True, False
           units=UNITS, loss=None):
     args = (units, _acts(*acts), out_activation, dtype)
     kwargs = {"loss": loss, "batch_norm": list(batch_norm)}
-    return CompiledNetwork(*args, **kwargs), CudaNetwork(*args, **kwargs)
+    return make_network("cpu", *args, **kwargs), make_network("cuda", *args, **kwargs)
 
 
 def _theta(net, rng, dtype, scale=0.6):
@@ -96,11 +87,11 @@ def _running(net, rng):
 
 
 def test_cuda_is_available():
-    assert cuda_available()
+    assert cuda_status()[0]
 
 
 def test_importing_skdeep_does_not_import_numba_cuda():
-    code = ("import sys, skdeep, skdeep._mlp, skdeep._kernels.cuda.mlp, "
+    code = ("import sys, skdeep, skdeep._mlp, skdeep._kernels.cuda.kernels, skdeep._kernels.cuda.network, "
             "skdeep._kernels.cuda.blocks, skdeep._kernels.cuda.ptx\n"
             "assert not [m for m in sys.modules if m.startswith('numba.cuda')]")
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -165,7 +156,7 @@ def test_dropout_and_noise_kernels(dtype):
 
     k = core_kernels(dtype)
     cfg = k.config
-    layout = CudaNetwork(UNITS, _acts("tanh", "tanh"), "identity", dtype).layout
+    layout = make_network("cuda", UNITS, _acts("tanh", "tanh"), "identity", dtype).layout
     ws = CudaWorkspace(layout, 2, dtype)
     n, rate = 3000, 0.3
     A = cuda.to_device(np.full(n + 1, 2.0, dtype=dtype))
@@ -537,7 +528,7 @@ def test_network_without_hidden_layers(rng):
     dtype = np.float64
     units = (3, 2)
     args = (units, [], "logistic", dtype)
-    cpu, gpu = CompiledNetwork(*args), CudaNetwork(*args)
+    cpu, gpu = make_network("cpu", *args), make_network("cuda", *args)
     X, Y, sw = _problem("logistic", dtype, rng, units=units)
     theta = _theta(cpu, rng, dtype)
     np.testing.assert_allclose(gpu.predict(theta, X), cpu.predict(theta, X),
@@ -567,7 +558,7 @@ _PTX_SCRIPT = """
 import re
 import numpy as np
 from skdeep._registry import get_registry
-from skdeep._kernels.cpu.mlp import OUT_IDENTITY, OUT_SOFTMAX, OUT_LOGISTIC
+from skdeep._kernels.cpu.kernels import OUT_IDENTITY, OUT_SOFTMAX, OUT_LOGISTIC
 from skdeep._kernels.cuda.ptx import compile_all
 from skdeep.plugin_types import LossPlugin
 reg = get_registry()

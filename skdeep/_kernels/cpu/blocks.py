@@ -7,18 +7,19 @@ argument, once per layer per batch.
 
 import numpy as np
 
-from ..._compile import build_block
-from .mlp import signatures
+from ..codegen import (
+    activation_arguments,
+    activation_functions,
+    activation_groups,
+    hp_lines,
+    loss_functions,
+    loss_row_source,
+)
+from .compile import build_block, signatures
 
 
 def _cast(dtype):
     return "np.float32" if np.dtype(dtype) == np.float32 else "np.float64"
-
-
-def _hp_lines(n_hp, source, indent, cast):
-    return "".join(
-        f"{indent}h{k} = {cast}({source}[{k}])\n" for k in range(n_hp)
-    )
 
 
 _activation_memo = {}
@@ -49,10 +50,7 @@ def activation_blocks(plugins, dtype):
 
 def _build_activation_blocks(plugins, dtype):
     cast = _cast(dtype)
-    distinct = []
-    for p in plugins:
-        if p not in distinct:
-            distinct.append(p)
+    groups = activation_groups(plugins)
     # The forward block also adds the layer's intercepts to Z when given
     # them, and the derivative block sums the deltas into the intercept
     # gradient when given it: one pass over the batch less each.
@@ -62,20 +60,10 @@ def _build_activation_blocks(plugins, dtype):
     bwd = ["def block(layer, Z, A, D, hp, params, pgrad, gbias):\n",
            "    n, m = Z.shape\n",
            "    add = gbias.shape[0] > 0\n"]
-    functions = {}
-    for k, plugin in enumerate(distinct):
-        functions[f"value{k}"] = plugin.value
-        functions[f"deriv{k}"] = plugin.derivative
-        layers = [i for i, p in enumerate(plugins) if p == plugin]
-        names = list(plugin.hyperparameters)
+    for k, plugin, head in groups:
         # A learnable hyperparameter is read per unit from ``params``.
-        args = "".join(
-            ", params[j]" if name == plugin.learnable else f", h{q}"
-            for q, name in enumerate(names)
-        )
-        cond = " or ".join(f"layer == {i}" for i in layers)
-        head = f"    if {cond}:\n" if len(distinct) > 1 else "    if True:\n"
-        hp = _hp_lines(len(names), "hp[layer]", "        ", cast)
+        args = activation_arguments(plugin, "params[j]")
+        hp = hp_lines(len(plugin.hyperparameters), "hp[layer][{k}]", "        ", cast)
         # Row views keep the inner loops vectorizable.
         fwd.append(head + hp)
         fwd.append(
@@ -96,7 +84,6 @@ def _build_activation_blocks(plugins, dtype):
                    "            z_row, a_row, d_row = Z[i], A[i], D[i]\n"
                    "            for j in range(m):\n")
         if plugin.learnable is not None:
-            functions[f"pderiv{k}"] = plugin.parameter_derivative
             bwd.append(
                 "                d = d_row[j]\n"
                 f"                pgrad[j] += d * pderiv{k}(z_row[j], a_row[j]{args})\n"
@@ -110,76 +97,13 @@ def _build_activation_blocks(plugins, dtype):
                    "                for j in range(m):\n"
                    "                    gbias[j] += d_row[j]\n"
                    "        return\n")
+    functions = activation_functions(groups)
     sigs = signatures(dtype)
-    name = "_".join(p.name for p in distinct)
+    name = "_".join(plugin.name for _, plugin, _ in groups)
     return (
         build_block("".join(fwd), functions, sigs["act_fwd"], f"act_{name}", dtype),
         build_block("".join(bwd), functions, sigs["act_bwd"], f"dact_{name}", dtype),
     )
-
-
-def loss_functions(plugin):
-    """The scalar functions a loss block calls, by their names in its source."""
-    functions = {"loss_fn": plugin.loss, "grad_fn": plugin.gradient}
-    if plugin.link_gradient is not None:
-        functions["link_fn"] = plugin.link_gradient
-    return functions
-
-
-def loss_row_source(plugin, out_kind, clip, p_at, y_at):
-    """Source of the per-row math of a loss block, for the CPU and CUDA blocks.
-
-    Inside the caller's loop over rows (after ``row = 0.0``), it opens the
-    loop over outputs ``j`` and sets ``p``, ``y``, adds the loss to ``row``
-    and leaves in ``g`` the gradient of the loss with respect to the output
-    pre-activation: the plugin's ``link_gradient`` where it has one, else the
-    chain rule through the output activation. The caller appends the rest
-    of the loop body (indented by 12 spaces).
-
-    Parameters
-    ----------
-    plugin : LossPlugin
-    out_kind : int
-        Output activation (``OUT_*`` of :mod:`skdeep._kernels.cpu.mlp`).
-    clip : str
-        Expression clipping ``p`` away from 0 and 1 (classification losses
-        take logs), in the target's casting syntax.
-    p_at, y_at : str
-        Expressions of the prediction and the target at output ``j``.
-    """
-    from .mlp import OUT_EXP, OUT_IDENTITY, OUT_LOGISTIC, OUT_SOFTMAX
-
-    a = "".join(f", h{q}" for q in range(len(plugin.hyperparameters)))
-    link = plugin.link_gradient is not None
-    lines = []
-    if out_kind == OUT_SOFTMAX and not link:
-        lines.append("        dot = 0.0\n"
-                     "        for j in range(k):\n"
-                     f"            p = {p_at}\n"
-                     f"            dot += grad_fn({clip}, {y_at}{a}) * p\n")
-    lines.append("        for j in range(k):\n"
-                 f"            p = {p_at}\n"
-                 f"            y = {y_at}\n")
-    if out_kind in (OUT_LOGISTIC, OUT_SOFTMAX):
-        lines.append(f"            pc = {clip}\n")
-        lines.append(f"            row += loss_fn(pc, y{a})\n")
-        if out_kind == OUT_LOGISTIC:
-            lines.append(f"            row += loss_fn(one - pc, one - y{a})\n")
-    else:
-        lines.append(f"            row += loss_fn(p, y{a})\n")
-    if link:
-        lines.append(f"            g = link_fn(p, y{a})\n")
-    elif out_kind == OUT_SOFTMAX:
-        lines.append(f"            g = p * (grad_fn(pc, y{a}) - dot)\n")
-    elif out_kind == OUT_LOGISTIC:
-        lines.append(f"            g = (grad_fn(pc, y{a}) - grad_fn(one - pc, one - y{a}))"
-                     " * p * (one - p)\n")
-    elif out_kind == OUT_EXP:
-        lines.append(f"            g = grad_fn(p, y{a}) * p\n")
-    else:
-        assert out_kind == OUT_IDENTITY
-        lines.append(f"            g = grad_fn(p, y{a})\n")
-    return "".join(lines)
 
 
 def loss_block(plugin, out_kind, average_outputs, dtype):
@@ -197,7 +121,7 @@ def loss_block(plugin, out_kind, average_outputs, dtype):
     ----------
     plugin : LossPlugin
     out_kind : int
-        Output activation (``OUT_*`` of :mod:`skdeep._kernels.cpu.mlp`).
+        Output activation (``OUT_*`` of :mod:`skdeep._kernels.layout`).
     average_outputs : bool
         Divide the loss (and gradient) of each row by its number of outputs.
     dtype : numpy dtype
@@ -207,7 +131,7 @@ def loss_block(plugin, out_kind, average_outputs, dtype):
     n_hp = len(plugin.hyperparameters)
     lines = [
         "def block(P, Y, sw, hp, D):\n",
-        _hp_lines(n_hp, "hp", "    ", cast),
+        hp_lines(n_hp, "hp[{k}]", "    ", cast),
         "    m, k = P.shape\n",
         f"    one = {cast}(1.0)\n",
         f"    scale = {cast}(1.0 / k) if {average_outputs} else {cast}(1.0)\n",
@@ -239,7 +163,7 @@ def optimizer_block(plugin, dtype):
     # floats in float32), without promoting float32 updates to float64.
     lines = [
         "def block(theta, grad, state, hp, lr, t):\n",
-        _hp_lines(n_hp, "hp", "    ", cast),
+        hp_lines(n_hp, "hp[{k}]", "    ", cast),
         f"    lr_ = {cast}(lr)\n",
         f"    t_ = {cast}(t)\n",
         f"    tiny = {cast}({float(np.finfo(dtype).tiny)!r})\n",
@@ -271,7 +195,7 @@ def regularizer_block(plugin, dtype):
         f"        t{q} += penalty(w[i + {q}]{hp_args})\n" for q in range(8))
     source = (
         "def block(w, gw, hp, scale):\n"
-        + _hp_lines(n_hp, "hp", "    ", cast)
+        + hp_lines(n_hp, "hp[{k}]", "    ", cast)
         + f"    s = {cast}(scale)\n"
         "    n = w.shape[0]\n"
         "    for i in range(n):\n"

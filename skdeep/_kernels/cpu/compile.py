@@ -1,11 +1,12 @@
-"""Turns plugin scalar math into compiled block functions.
+"""Compiler and cache glue of the CPU backend.
 
-Every Numba decorator default lives here. The core kernels in
-``skdeep._kernels.cpu`` are compiled once per dtype with explicit signatures
-and ``cache=True``; the plugin-dependent parts reach them as first-class
-function arguments of a fixed type ("blocks": a loop over a whole layer or
-parameter vector that inlines the plugin's scalar function). Passing plugins
-as arguments keeps the big kernels cacheable on disk.
+The core kernels of :mod:`.kernels` are compiled once per dtype with
+explicit signatures and ``cache=True`` (:func:`kernel`); the
+plugin-dependent parts reach them as first-class function arguments of a
+fixed type ("blocks": a loop over a whole layer or parameter vector that
+inlines the plugin's scalar function, generated in :mod:`.blocks`).
+Passing plugins as arguments keeps the big kernels cacheable on disk. The
+Numba options of every CPU function come from ``kernels.JIT_OPTIONS``.
 
 Blocks are generated as Python source. When the cache directory is writable
 the source is written to a file whose name hashes the plugin's code, so
@@ -15,20 +16,21 @@ serves a block compiled from an older version of the plugin.
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import inspect
-import marshal
 import os
 import sys
 import tempfile
-import textwrap
 import threading
 import types as pytypes
 
+import numpy as np
+
+from ..codegen import function_fingerprint, with_literals_as
+from . import kernels as cpu_kernels
+
 # Bump when a template or the literal rewriting changes, so stale cached
 # blocks are not reused.
-_TEMPLATE_VERSION = "4"
+_TEMPLATE_VERSION = "5"
 
 _lock = threading.RLock()
 _blocks = {}
@@ -39,8 +41,8 @@ CACHE_ENV = "SKDEEP_CACHE_DIR"
 
 
 def jit_options(cache=True):
-    """Return the Numba options used for every CPU kernel."""
-    return {"nogil": True, "cache": cache, "error_model": "numpy"}
+    """The Numba options of every CPU kernel, with ``cache``."""
+    return {**cpu_kernels.JIT_OPTIONS, "cache": cache}
 
 
 def compile_cached(py_func, signature, cache=True):
@@ -108,29 +110,6 @@ def cache_dir():
     return None
 
 
-def _function_fingerprint(fn, _seen=None):
-    """A stable digest of what a scalar function computes."""
-    seen = set() if _seen is None else _seen
-    seen.add(fn)
-    h = hashlib.sha256()
-    h.update(f"{fn.__module__}:{fn.__qualname__}".encode())
-    try:
-        h.update(inspect.getsource(fn).encode())
-    except (OSError, TypeError):
-        h.update(marshal.dumps(fn.__code__))
-    # Numeric module constants and closure values are compiled in as
-    # constants, so they are part of the identity too.
-    for name in fn.__code__.co_names:
-        value = fn.__globals__.get(name)
-        if isinstance(value, (int, float, complex, str, bytes)):
-            h.update(f"{name}={value!r}".encode())
-        elif isinstance(value, pytypes.FunctionType) and value not in seen:
-            h.update(_function_fingerprint(value, seen).encode())
-    for cell in fn.__closure__ or ():
-        h.update(repr(cell.cell_contents).encode())
-    return h.hexdigest()
-
-
 def scalar_jit(fn, dtype=None):
     """Compile a plugin's scalar function for the CPU (memoized).
 
@@ -139,11 +118,10 @@ def scalar_jit(fn, dtype=None):
     scalars next to float32 arrays (NEP 50): otherwise Numba would type
     ``1.0 - x`` as float64 and run float32 math at float64 speed. Its
     ``math`` functions that have vectorizable float32 versions
-    (``skdeep._kernels.cpu.mlp.VECTOR_MATH``) become those: the C library's
+    (``kernels.VECTOR_MATH``) become those: the C library's
     are a call per value that keeps the whole loop scalar.
     """
     import numba
-    import numpy as np
 
     single = dtype is not None and np.dtype(dtype) == np.float32
     with _lock:
@@ -152,135 +130,13 @@ def scalar_jit(fn, dtype=None):
             if isinstance(fn, numba.core.dispatcher.Dispatcher):
                 jitted = fn
             else:
-                source_fn = (_with_literals_as(fn, np.float32, vector_math=True)
+                source_fn = (with_literals_as(fn, np.float32, _use_vector_math)
                              if single else fn)
-                jitted = numba.njit(inline="always", error_model="numpy")(source_fn)
+                jitted = numba.njit(inline="always",
+                                    error_model=cpu_kernels.JIT_OPTIONS["error_model"])(
+                    source_fn)
             _scalar_jits[(fn, single)] = jitted
         return jitted
-
-
-# Binary operators whose integer literal operands adopt the float type.
-_ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod)
-
-
-class _LiteralTyper(ast.NodeTransformer):
-    """Replaces number literals in float positions by typed global names."""
-
-    def __init__(self, dtype):
-        self.dtype = dtype
-        self.constants = {}
-
-    def typed(self, node):
-        """A name bound to ``node``'s value in ``dtype``, or ``node`` itself."""
-        if not isinstance(node, ast.Constant) or type(node.value) not in (int, float):
-            return node
-        value = _as_dtype(node.value, self.dtype)
-        if value is None:
-            return node
-        name = f"_skdeep_literal_{len(self.constants)}"
-        self.constants[name] = value
-        return ast.copy_location(ast.Name(name, ast.Load()), node)
-
-    def visit_Constant(self, node):
-        # A float literal is float data wherever it appears; an int literal
-        # only where the positions below say so (it may be an index).
-        return self.typed(node) if type(node.value) is float else node
-
-    def visit_BinOp(self, node):
-        self.generic_visit(node)
-        if isinstance(node.op, _ARITHMETIC) and not (
-            isinstance(node.left, ast.Constant) and isinstance(node.right, ast.Constant)
-        ):
-            node.left, node.right = self.typed(node.left), self.typed(node.right)
-        elif isinstance(node.op, ast.Pow):
-            node.left = self.typed(node.left)
-        return node
-
-    def visit_IfExp(self, node):
-        self.generic_visit(node)
-        node.body, node.orelse = self.typed(node.body), self.typed(node.orelse)
-        return node
-
-    def visit_Return(self, node):
-        self.generic_visit(node)
-        if isinstance(node.value, ast.Tuple):
-            node.value.elts = [self.typed(e) for e in node.value.elts]
-        elif node.value is not None:
-            node.value = self.typed(node.value)
-        return node
-
-    def visit_Call(self, node):
-        self.generic_visit(node)
-        if isinstance(node.func, ast.Name) and node.func.id in ("min", "max", "abs"):
-            node.args = [self.typed(a) for a in node.args]
-        return node
-
-
-def _as_dtype(value, dtype):
-    """``value`` as a ``dtype`` scalar, or None where that would lose range."""
-    import numpy as np
-
-    with np.errstate(over="ignore", under="ignore"):
-        typed = dtype(value)
-    if value == 0 or (np.isfinite(typed) and abs(typed) >= np.finfo(dtype).tiny):
-        return typed
-    return None
-
-
-def _with_literals_as(fn, dtype, vector_math=False):
-    """A copy of ``fn`` whose number literals are ``dtype`` constants.
-
-    The literals stay as they are where ``fn``'s source is not available
-    (built in a REPL, a lambda) or it is a closure. With ``vector_math``,
-    the ``math`` functions in ``skdeep._kernels.cpu.mlp.VECTOR_MATH``
-    (however ``fn`` reaches them) become their vectorizable float32 versions.
-    """
-    if not isinstance(fn, pytypes.FunctionType):
-        return fn
-    code, constants = _code_with_typed_literals(fn, dtype)
-    namespace = dict(fn.__globals__)
-    if code is not fn.__code__:
-        # Numba freezes globals at compile time: a snapshot is what it would see.
-        for name in code.co_names:
-            value = namespace.get(name)
-            if type(value) is float and _as_dtype(value, dtype) is not None:
-                namespace[name] = _as_dtype(value, dtype)
-        namespace.update(constants)
-    replaced = _use_vector_math(namespace, code.co_names) if vector_math else False
-    if code is fn.__code__ and not replaced:
-        return fn
-    typed = pytypes.FunctionType(code, namespace, fn.__name__, fn.__defaults__,
-                                 fn.__closure__ if code is fn.__code__ else None)
-    typed.__kwdefaults__ = fn.__kwdefaults__
-    typed.__qualname__ = fn.__qualname__
-    typed.__module__ = fn.__module__
-    return typed
-
-
-def _code_with_typed_literals(fn, dtype):
-    """``fn``'s code rewritten by :class:`_LiteralTyper` and the constants it
-    names, or ``fn.__code__`` and ``{}`` where that is not possible."""
-    unchanged = fn.__code__, {}
-    if fn.__closure__:
-        return unchanged
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
-    except (OSError, TypeError, SyntaxError):
-        return unchanged
-    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.FunctionDef):
-        return unchanged
-    definition = tree.body[0]
-    definition.decorator_list = []
-    typer = _LiteralTyper(dtype)
-    definition.body = [typer.visit(statement) for statement in definition.body]
-    ast.fix_missing_locations(tree)
-    ast.increment_lineno(tree, fn.__code__.co_firstlineno - 1)
-    module_code = compile(tree, fn.__code__.co_filename, "exec")
-    code = next((c for c in module_code.co_consts
-                 if isinstance(c, pytypes.CodeType) and c.co_name == fn.__name__), None)
-    if code is None or code.co_freevars:
-        return unchanged
-    return code, typer.constants
 
 
 _vector_math = None
@@ -302,9 +158,7 @@ def _use_vector_math(namespace, names):
     global _vector_math
     import math
 
-    from ._kernels.cpu import mlp
-
-    vectors = mlp.VECTOR_MATH
+    vectors = cpu_kernels.VECTOR_MATH
     if any(name in vars(math) and name not in _INTRINSIC_MATH and name not in vectors
            for name in names):
         return False
@@ -332,9 +186,7 @@ def _kernel_source_digest():
     """Digest of the CPU kernel module, whose vector math blocks inline."""
     global _kernel_digest
     if _kernel_digest is None:
-        from ._kernels.cpu import mlp
-
-        with open(mlp.__file__, "rb") as fh:
+        with open(cpu_kernels.__file__, "rb") as fh:
             _kernel_digest = hashlib.sha256(fh.read()).digest()
     return _kernel_digest
 
@@ -399,8 +251,6 @@ def build_block(source, functions, signature, label, dtype):
         Compiled for exactly ``signature``; pass it to a core kernel as a
         first-class function.
     """
-    import numpy as np
-
     # Fingerprinting reads the plugins' source; skip it for blocks this
     # process already built from the very same function objects.
     fast_key = (source, str(signature), label, np.dtype(dtype).name,
@@ -415,7 +265,7 @@ def build_block(source, functions, signature, label, dtype):
     digest.update(str(signature).encode())
     for name in sorted(functions):
         digest.update(name.encode())
-        digest.update(_function_fingerprint(functions[name]).encode())
+        digest.update(function_fingerprint(functions[name]).encode())
     key = f"{label}_{digest.hexdigest()[:20]}"
     with _lock:
         block = _blocks.get(key)
@@ -454,3 +304,27 @@ def build_block(source, functions, signature, label, dtype):
         _blocks[key] = block
         _blocks_by_identity[fast_key] = block
         return block
+
+
+_compiled = {}
+
+
+def signatures(dtype):
+    """Return the Numba signatures of kernels and blocks for ``dtype``."""
+    key = np.dtype(dtype).name
+    if key not in _compiled:
+        _compiled[key] = {"signatures": cpu_kernels.signatures(dtype)}
+    return _compiled[key]["signatures"]
+
+
+def kernel(name, dtype):
+    """Return the core kernel ``name`` compiled for ``dtype``.
+
+    Compiled on first use with an explicit signature, or loaded from Numba's
+    on-disk cache.
+    """
+    sigs = signatures(dtype)
+    table = _compiled[np.dtype(dtype).name]
+    if name not in table:
+        table[name] = compile_cached(getattr(cpu_kernels, name), sigs[name])
+    return table[name]

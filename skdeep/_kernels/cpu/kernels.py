@@ -1,33 +1,15 @@
-"""Core training kernels for dense networks on the CPU.
+"""Core training kernels for dense networks on the CPU (compiled code only).
 
-Layout shared by every kernel
------------------------------
-``theta`` is one flat parameter vector: all weight matrices first (layer by
-layer, row-major ``(n_in, n_out)``), then all intercepts, exactly like
-sklearn's ``_pack``, then the "extra" parameters of hidden layers (batch
-normalization scale and shift, learnable activation parameters).
-``sizes[l]`` is the width of layer ``l`` (``sizes[0]`` the number of
-features). ``off`` is an int64 matrix of offsets, one column per weight
-layer, rows:
+The flat ``theta`` vector, the layer ``sizes`` and the ``off`` offset
+matrix every kernel reads are described in :mod:`skdeep._kernels.layout`.
+``out_kind`` selects the output activation (``OUT_*`` there). The loss and
+its gradient with respect to the output pre-activations come from a loss
+block (see :mod:`.blocks`).
 
-- ``OFF_W``, ``OFF_B``: the layer's weights and intercept in ``theta``;
-- ``OFF_A``: the layer's block in the per-batch buffers ``Z``, ``A``, ``D``,
-  ``H`` (up to ``batch_size * sizes[l + 1]`` values each);
-- ``OFF_V``: the layer's block in the per-unit buffers (batch-norm running
-  mean and variance, batch mean and inverse standard deviation, two
-  ``sizes[l + 1]`` vectors each);
-- ``OFF_GAMMA``, ``OFF_BETA``: batch-norm scale and shift in ``theta``, or
-  -1 when the layer has no batch normalization;
-- ``OFF_P``: the layer's per-unit learnable activation parameters in
-  ``theta``, or -1.
-
-``out_kind`` selects the output activation: 0 identity, 1 exp, 2 logistic,
-3 softmax. The loss and its gradient with respect to the output
-pre-activations come from a loss block (see ``skdeep._kernels.cpu.blocks``).
-
-Plugin math arrives as first-class function "blocks" (see
-``skdeep._compile``), so these kernels compile once per dtype and are cached
-on disk.
+Plugin math arrives as first-class function "blocks", so these kernels
+compile once per dtype; :mod:`.compile` compiles or loads them (cached on
+disk) and builds the blocks. This module holds compiled code, its
+signatures and the Numba options every CPU function uses, nothing else.
 """
 
 import math
@@ -37,18 +19,35 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
-from ..._compile import compile_cached
+from ..layout import (
+    OFF_A,
+    OFF_B,
+    OFF_BETA,
+    OFF_GAMMA,
+    OFF_P,
+    OFF_V,
+    OFF_W,
+    OUT_EXP,
+    OUT_IDENTITY,
+    OUT_LOGISTIC,
+    OUT_SOFTMAX,
+)
 
-OUT_IDENTITY, OUT_EXP, OUT_LOGISTIC, OUT_SOFTMAX = 0, 1, 2, 3
-OFF_W, OFF_B, OFF_A, OFF_V, OFF_GAMMA, OFF_BETA, OFF_P = range(7)
-N_OFF_ROWS = 7
+# Changed with any change to the layout constants compiled in above: Numba's
+# cache only notices changes to this file.
+KERNEL_VERSION = 2
 
-_inner = njit(nogil=True, error_model="numpy")
+# The Numba options of every CPU function (``compile.jit_options`` adds
+# ``cache``): no GIL, so fits in threads run in parallel; NumPy's error
+# model, so a division by zero gives inf/nan instead of raising.
+JIT_OPTIONS = {"nogil": True, "error_model": "numpy"}
+
+_inner = njit(**JIT_OPTIONS)
 
 
 # Vectorizable float32 exp, tanh, expm1, erf, log and log1p, for the output
 # activations and, in float32 networks, for plugins' math functions of those
-# names (see skdeep._compile). math.exp compiles to a C-library call that
+# names (see compile.scalar_jit). math.exp compiles to a C-library call that
 # LLVM cannot vectorize. exp, tanh and log are Cephes' expf (range reduction
 # by ln 2, degree-6 polynomial, exponent built from bits), tanhf (an odd
 # polynomial below 0.625, exp above) and logf (mantissa and exponent from
@@ -290,7 +289,7 @@ def _float32_log1p(x):
     return _log_or_special(u, result)
 
 
-# What the float32 plugin rewrite (skdeep._compile) replaces, by math name.
+# What the float32 plugin rewrite (compile.scalar_jit) replaces, by math name.
 VECTOR_MATH = {"exp": vector_exp, "expm1": vector_expm1, "tanh": vector_tanh,
                "erf": vector_erf, "log": vector_log, "log1p": vector_log1p}
 
@@ -872,9 +871,8 @@ def predict(theta, X, chunk, sizes, off, act_fwd, act_hp, out_kind, running,
     return out
 
 
-def _signatures(dtype):
-    from numba import types
-
+def signatures(dtype):
+    """The Numba signatures of the kernels and of the blocks for ``dtype``."""
     T = types.float32 if np.dtype(dtype) == np.float32 else types.float64
     f64, i64, b1 = types.float64, types.int64, types.boolean
     A1, A2 = T[::1], T[:, ::1]
@@ -908,28 +906,3 @@ def _signatures(dtype):
         "predict": A2(A1, R2, i64, I1, I2, act_fwd, H2, i64, A1, f64,
                       A1, A1, A1, A1, A1, A2),
     }
-
-
-_KERNELS = {"train_epoch": train_epoch, "loss_grad": loss_grad, "predict": predict}
-_compiled = {}
-
-
-def signatures(dtype):
-    """Return the Numba signatures of kernels and blocks for ``dtype``."""
-    key = np.dtype(dtype).name
-    if key not in _compiled:
-        _compiled[key] = {"signatures": _signatures(dtype)}
-    return _compiled[key]["signatures"]
-
-
-def kernel(name, dtype):
-    """Return the core kernel ``name`` compiled for ``dtype``.
-
-    Compiled on first use with an explicit signature, or loaded from Numba's
-    on-disk cache.
-    """
-    sigs = signatures(dtype)
-    table = _compiled[np.dtype(dtype).name]
-    if name not in table:
-        table[name] = compile_cached(_KERNELS[name], sigs[name])
-    return table[name]

@@ -10,13 +10,13 @@ runtime arguments, so a new hyperparameter value never recompiles.
 
 Kernels (all grid-stride loops unless stated):
 
-- :func:`activation_kernels`: hidden activation forward
+- :func:`activation_blocks`: hidden activation forward
   (``A = value(Z, *hp)``) and backward (``D *= derivative(Z, A, *hp)``,
   plus the learnable parameter's gradient, one thread per unit);
-- :func:`loss_kernel`: loss sum and output deltas of a batch (one block);
-- :func:`optimizer_kernel`: the per-element update, with global-norm
+- :func:`loss_block`: loss sum and output deltas of a batch (one block);
+- :func:`optimizer_block`: the per-element update, with global-norm
   clipping and frozen ranges fused in;
-- :func:`regularizer_kernel`: the penalty's gradient and per-block penalty
+- :func:`regularizer_block`: the penalty's gradient and per-block penalty
   sums, fused with frozen-range zeroing, clipping by value and per-block
   squared norms.
 """
@@ -26,8 +26,17 @@ from __future__ import annotations
 import numpy as np
 
 from ...plugin_types import OptimizerPlugin, RegularizerPlugin
-from . import _device
-from ._device import (
+from ..codegen import (
+    activation_arguments,
+    activation_functions,
+    activation_groups,
+    hp_lines,
+    loss_functions,
+    loss_row_source,
+)
+from ..layout import OUT_LOGISTIC, OUT_SOFTMAX
+from . import compile as cuda_compile
+from .compile import (
     S_LOSS,
     S_LOSS_TOTAL,
     S_PARTIAL,
@@ -45,12 +54,12 @@ from ._device import (
 )
 
 __all__ = [
-    "activation_kernels",
-    "as_optimizer_kernel",
-    "as_regularizer_kernel",
-    "loss_kernel",
-    "optimizer_kernel",
-    "regularizer_kernel",
+    "activation_blocks",
+    "as_optimizer_block",
+    "as_regularizer_block",
+    "loss_block",
+    "optimizer_block",
+    "regularizer_block",
 ]
 
 _memo = {}
@@ -58,7 +67,7 @@ _memo = {}
 
 def _memoized(key, build):
     key = key + (launch_config(),)
-    with _device._lock:
+    with cuda_compile._lock:
         value = _memo.get(key)
         if value is None:
             value = _memo[key] = build()
@@ -105,7 +114,7 @@ def _types(dtype):
 # ---------------------------------------------------------------------------
 
 
-def activation_kernels(plugins, dtype):
+def activation_blocks(plugins, dtype):
     """Forward and backward kernels for per-layer hidden activations.
 
     Parameters
@@ -134,34 +143,24 @@ def activation_kernels(plugins, dtype):
     key = ("act", np.dtype(dtype).name, tuple(
         (p.name, p.value, p.derivative, p.parameter_derivative, p.learnable,
          tuple(p.hyperparameters)) for p in plugins))
-    return _memoized(key, lambda: _build_activation_kernels(plugins, dtype))
+    return _memoized(key, lambda: _build_activation_blocks(plugins, dtype))
 
 
-def _build_activation_kernels(plugins, dtype):
+def _build_activation_blocks(plugins, dtype):
     config = launch_config()
-    distinct = []
-    for p in plugins:
-        if p not in distinct:
-            distinct.append(p)
+    groups = activation_groups(plugins)
     fwd = ["def act_fwd(layer, Z, A, off, m, n, hp, width, theta, p_off):\n",
            "    i0 = cuda.grid(1)\n",
            "    stride = cuda.gridsize(1)\n"]
     bwd = ["def act_bwd(layer, Z, A, D, off, m, n, hp, width, theta, p_off, grad):\n",
            "    i0 = cuda.grid(1)\n",
            "    stride = cuda.gridsize(1)\n"]
-    functions = {}
-    for k, plugin in enumerate(distinct):
-        functions[f"value{k}"] = plugin.value
-        functions[f"deriv{k}"] = plugin.derivative
-        layers = [i for i, p in enumerate(plugins) if p == plugin]
-        names = list(plugin.hyperparameters)
-        cond = " or ".join(f"layer == {i}" for i in layers)
-        head = f"    if {cond}:\n" if len(distinct) > 1 else "    if True:\n"
-        hp = "".join(
-            f"        h{q} = dt(hp[layer * width + {q}])\n" for q in range(len(names))
-        )
+    for k, plugin, head in groups:
+        hp = hp_lines(len(plugin.hyperparameters), "hp[layer * width + {k}]",
+                      "        ", "dt")
+        # The learnable hyperparameter is read per unit from theta.
+        args = activation_arguments(plugin, "pj")
         if plugin.learnable is None:
-            args = "".join(f", h{q}" for q in range(len(names)))
             fwd.append(head + hp)
             fwd.append(
                 "        for idx in range(off + i0, off + m * n, stride):\n"
@@ -175,12 +174,6 @@ def _build_activation_kernels(plugins, dtype):
                 "        return\n"
             )
             continue
-        functions[f"pderiv{k}"] = plugin.parameter_derivative
-        # The learnable hyperparameter is read per unit from theta.
-        args = "".join(
-            ", pj" if name == plugin.learnable else f", h{q}"
-            for q, name in enumerate(names)
-        )
         fwd.append(head + hp)
         fwd.append(
             "        for idx in range(i0, m * n, stride):\n"
@@ -201,8 +194,9 @@ def _build_activation_kernels(plugins, dtype):
             "            grad[p_off + j] = acc\n"
             "        return\n"
         )
+    functions = activation_functions(groups)
     namespace = _namespace(dtype, config, functions)
-    label = "_".join(p.name for p in distinct)
+    label = "_".join(plugin.name for _, plugin, _ in groups)
     T1, F1, _, i8, _, _ = _types(dtype)
     from numba import void
 
@@ -221,7 +215,7 @@ def _build_activation_kernels(plugins, dtype):
 # ---------------------------------------------------------------------------
 
 
-def loss_kernel(plugin, out_kind, average_outputs, dtype):
+def loss_block(plugin, out_kind, average_outputs, dtype):
     """The loss-and-output-delta kernel of a :class:`LossPlugin`.
 
     Same math as :func:`skdeep._kernels.cpu.blocks.loss_block`: the
@@ -236,7 +230,7 @@ def loss_kernel(plugin, out_kind, average_outputs, dtype):
     ----------
     plugin : LossPlugin
     out_kind : int
-        Output activation (``OUT_*`` of :mod:`skdeep._kernels.cpu.mlp`).
+        Output activation (``OUT_*`` of :mod:`skdeep._kernels.layout`).
     average_outputs : bool
     dtype : numpy dtype
 
@@ -256,14 +250,12 @@ def loss_kernel(plugin, out_kind, average_outputs, dtype):
            plugin.gradient, plugin.link_gradient, len(plugin.hyperparameters),
            int(out_kind), bool(average_outputs))
     return _memoized(
-        key, lambda: _build_loss_kernel(plugin, out_kind, average_outputs, dtype))
+        key, lambda: _build_loss_block(plugin, out_kind, average_outputs, dtype))
 
 
-def _build_loss_kernel(plugin, out_kind, average_outputs, dtype):
+def _build_loss_block(plugin, out_kind, average_outputs, dtype):
     from numba import void
 
-    from ..cpu.blocks import loss_functions, loss_row_source
-    from ..cpu.mlp import OUT_LOGISTIC, OUT_SOFTMAX
 
     config = launch_config()
     eps = float(np.finfo(dtype).eps)
@@ -337,7 +329,7 @@ def _build_loss_kernel(plugin, out_kind, average_outputs, dtype):
 # ---------------------------------------------------------------------------
 
 
-def optimizer_kernel(plugin, dtype):
+def optimizer_block(plugin, dtype):
     """The per-step update kernel of an :class:`OptimizerPlugin`.
 
     Parameters
@@ -365,10 +357,10 @@ def optimizer_kernel(plugin, dtype):
     """
     key = ("opt", np.dtype(dtype).name, plugin.name, plugin.update,
            plugin.n_state, len(plugin.hyperparameters))
-    return _memoized(key, lambda: _build_optimizer_kernel(plugin, dtype))
+    return _memoized(key, lambda: _build_optimizer_block(plugin, dtype))
 
 
-def _build_optimizer_kernel(plugin, dtype):
+def _build_optimizer_block(plugin, dtype):
     from numba import void
 
     config = launch_config()
@@ -435,7 +427,7 @@ def _build_optimizer_kernel(plugin, dtype):
 # ---------------------------------------------------------------------------
 
 
-def regularizer_kernel(plugin, dtype):
+def regularizer_block(plugin, dtype):
     """The penalty kernel of a :class:`RegularizerPlugin`, fused with the
     gradient preparation that follows it on the CPU.
 
@@ -461,10 +453,10 @@ def regularizer_kernel(plugin, dtype):
     """
     key = ("reg", np.dtype(dtype).name, plugin.name, plugin.penalty,
            plugin.gradient, len(plugin.hyperparameters))
-    return _memoized(key, lambda: _build_regularizer_kernel(plugin, dtype))
+    return _memoized(key, lambda: _build_regularizer_block(plugin, dtype))
 
 
-def _build_regularizer_kernel(plugin, dtype):
+def _build_regularizer_block(plugin, dtype):
     from numba import void
 
     config = launch_config()
@@ -516,28 +508,28 @@ def _build_regularizer_kernel(plugin, dtype):
                                         f64))
 
 
-def as_optimizer_kernel(block, dtype):
+def as_optimizer_block(block, dtype):
     """An optimizer kernel from a kernel or an :class:`OptimizerPlugin`."""
     if isinstance(block, DeviceKernel):
         return block
     if isinstance(block, OptimizerPlugin):
-        return optimizer_kernel(block, dtype)
+        return optimizer_block(block, dtype)
     raise TypeError(
         "the CUDA network needs an optimizer kernel from "
-        "skdeep._kernels.cuda.blocks.optimizer_kernel (or the OptimizerPlugin), "
+        "skdeep._kernels.cuda.blocks.optimizer_block (or the OptimizerPlugin), "
         f"got {type(block).__name__}; CPU blocks cannot run on the GPU."
     )
 
 
-def as_regularizer_kernel(block, dtype):
+def as_regularizer_block(block, dtype):
     """A regularizer kernel from a kernel or a :class:`RegularizerPlugin`."""
     if isinstance(block, DeviceKernel):
         return block
     if isinstance(block, RegularizerPlugin):
-        return regularizer_kernel(block, dtype)
+        return regularizer_block(block, dtype)
     raise TypeError(
         "the CUDA network needs a regularizer kernel from "
-        "skdeep._kernels.cuda.blocks.regularizer_kernel (or the "
+        "skdeep._kernels.cuda.blocks.regularizer_block (or the "
         f"RegularizerPlugin), got {type(block).__name__}; CPU blocks cannot run "
         "on the GPU."
     )

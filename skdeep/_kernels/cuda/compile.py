@@ -1,4 +1,4 @@
-"""Shared plumbing of the CUDA kernels: launch sizes, lazy imports, codegen.
+"""Compiler glue of the CUDA backend: launch sizes, lazy imports, codegen.
 
 Nothing here imports :mod:`numba.cuda` at module import time; every function
 that needs it imports it when called, so ``import skdeep`` never does.
@@ -12,6 +12,8 @@ import types as pytypes
 from typing import NamedTuple
 
 import numpy as np
+
+from ..codegen import with_literals_as
 
 _lock = threading.RLock()
 # numba.cuda once a device function is built: a module global, because the
@@ -101,18 +103,16 @@ def device_function(fn, dtype=None):
 
     A function that is already a CPU Numba dispatcher is compiled from its
     Python source (``py_func``). For float32 its number literals become
-    float32, as on the CPU (see :func:`skdeep._compile.scalar_jit`).
+    float32, as on the CPU (see :func:`skdeep._kernels.codegen.with_literals_as`).
     """
     import numpy as np
-
-    from ..._compile import _with_literals_as
 
     fn = getattr(fn, "py_func", fn)
     single = dtype is not None and np.dtype(dtype) == np.float32
     with _lock:
         compiled = _device_functions.get((fn, single))
         if compiled is None:
-            source_fn = _with_literals_as(fn, np.float32) if single else fn
+            source_fn = with_literals_as(fn, np.float32) if single else fn
             compiled = cuda_module().jit(device=True)(source_fn)
             _device_functions[(fn, single)] = compiled
         return compiled
@@ -154,7 +154,7 @@ class DeviceKernel:
     """A CUDA kernel with the Python function and signature it came from.
 
     Launch it like a Numba kernel: ``kernel[grid, block](*args)``. The
-    signature serves :func:`skdeep._kernels.cuda.ptx.compile_all`, which
+    signature serves :func:`.ptx.compile_all`, which
     compiles the Python function for the real target without a GPU.
 
     Parameters

@@ -3,7 +3,7 @@
 The CUDA simulator runs kernels as plain Python and accepts code the real
 target rejects (non-constant shared-array shapes, Python objects, closures
 over modules...). :func:`compile_all` compiles every kernel of
-:mod:`skdeep._kernels.cuda.mlp` and the plugin kernels of
+:mod:`skdeep._kernels.cuda.kernels` and the plugin kernels of
 :mod:`skdeep._kernels.cuda.blocks` for the real target with
 ``numba.cuda.compile_ptx``. It needs NVVM (``pip install
 "numba-cuda[cu13]"``) but no driver, and must run in a process where the
@@ -17,7 +17,7 @@ import types
 
 import numpy as np
 
-from ._device import simulator_enabled
+from .compile import simulator_enabled
 
 __all__ = ["compile_all", "compile_kernel"]
 
@@ -46,7 +46,7 @@ def _without_driver(cc):
 
 
 def compile_kernel(kernel, cc=(9, 0)):
-    """PTX of one :class:`~skdeep._kernels.cuda._device.DeviceKernel`.
+    """PTX of one :class:`~skdeep._kernels.cuda.compile.DeviceKernel`.
 
     Parameters
     ----------
@@ -89,16 +89,16 @@ def compile_all(dtype, activations, losses, optimizers, regularizers,
         Kernel name to PTX.
     """
     from . import blocks
-    from .mlp import core_kernels
+    from .kernels import core_kernels
 
     dtype = np.dtype(dtype)
     kernels = []
     core = core_kernels(dtype)
     kernels += [value for value in vars(core).values() if hasattr(value, "py_func")]
     if activations:
-        kernels += list(blocks.activation_kernels(activations, dtype))
-    kernels += [blocks.loss_kernel(plugin, kind, avg, dtype)
+        kernels += list(blocks.activation_blocks(activations, dtype))
+    kernels += [blocks.loss_block(plugin, kind, avg, dtype)
                 for plugin, kind, avg in losses]
-    kernels += [blocks.optimizer_kernel(plugin, dtype) for plugin in optimizers]
-    kernels += [blocks.regularizer_kernel(plugin, dtype) for plugin in regularizers]
+    kernels += [blocks.optimizer_block(plugin, dtype) for plugin in optimizers]
+    kernels += [blocks.regularizer_block(plugin, dtype) for plugin in regularizers]
     return {kernel.name: compile_kernel(kernel, cc) for kernel in kernels}
