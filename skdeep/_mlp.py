@@ -8,6 +8,7 @@ activation, solver, initializer and regularizer come from plugins.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from numbers import Integral, Real
 
 import numpy as np
@@ -42,7 +43,19 @@ from ._device import cuda_status, make_network, resolve_device
 from ._kernels.layout import Layout
 from ._schedules import SCHEDULE_NAMES, LearningRateSchedule
 from ._spec import Activation, Initializer, Loss, Optimizer, Regularizer, resolve
+from ._training import TrainingState
 from .plugin_types import ESTIMATOR_PARAMS
+
+
+def _store_parameters(estimator, parameters):
+    """Store ``__init__``'s arguments unchanged under their own names.
+
+    scikit-learn's rule for estimators; the signatures stay explicit, since
+    ``get_params`` reads them.
+    """
+    for name, value in parameters.items():
+        if name != "self":
+            setattr(estimator, name, value)
 
 
 class BaseMultilayerPerceptron(BaseEstimator):
@@ -184,7 +197,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 )
             self.coefs_.append(coef)
             self.intercepts_.append(intercept)
-        self._optimizer_state = None
+        self.training_state_ = None
 
     def _initialize_extras(self, layout, activations, dtype):
         """Batch-norm scale/shift/statistics and learnable activation values."""
@@ -278,11 +291,16 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if stochastic:
             self.loss_curve_ = []
             self.history_ = []
+            self.training_state_ = TrainingState()
             self._init_validation(validate)
 
     def _init_validation(self, validate):
         """Validation and early-stopping records, as sklearn sets them."""
-        self._no_improvement_count = 0
+        # A new object: a stored state is never changed in place, so a
+        # failed fit can put the previous one back.
+        self.training_state_ = dataclasses.replace(
+            self.training_state_ or TrainingState(), no_improvement_count=0,
+            best_monitored=np.inf)
         self.best_loss_ = None if self.early_stopping else np.inf
         if validate:
             self.validation_scores_ = []
@@ -293,7 +311,6 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if self.early_stopping:
             self.best_validation_score_ = -np.inf
             self.best_validation_loss_ = np.inf
-            self._best_monitored = np.inf
         else:
             self.best_validation_score_ = None
             self.best_validation_loss_ = None
@@ -362,10 +379,11 @@ class BaseMultilayerPerceptron(BaseEstimator):
     def _fit(self, X, y, sample_weight=None, incremental=False,
              validation_data=None):
         # Everything below may fail; restore the previous state if it does
-        # so a failed fit never leaves a half-updated model behind.
+        # so a failed fit never leaves a half-updated model behind. Lists
+        # (histories) grow in place and arrays may be views training
+        # writes to; the training state is never changed in place.
         backup = {
-            key: copy.deepcopy(value) if isinstance(value, _training.Schedule)
-            else copy.copy(value) if isinstance(value, (list, np.ndarray))
+            key: copy.copy(value) if isinstance(value, (list, np.ndarray))
             else value
             for key, value in self.__dict__.items()
         }
@@ -491,14 +509,13 @@ class BaseMultilayerPerceptron(BaseEstimator):
         theta = layout.pack(self.coefs_, self.intercepts_, dtype, self._extras())
         running = self._running_stats(layout, dtype)
         reg = _training.regularizer(net, regularizer)
-        self._unweighted = unweighted
         if stochastic:
             _training.fit_stochastic(self, net, theta, X, Y, sample_weight, y_raw,
                                      optimizer, reg, incremental, running,
+                                     self.training_state_, not unweighted,
                                      validation_data, frozen)
         else:
             _training.fit_lbfgs(self, net, theta, X, Y, sample_weight, reg, frozen)
-        del self._unweighted
         if not np.isfinite(theta).all():
             raise ValueError(
                 "Solver produced non-finite parameter weights. The input data may"
@@ -983,48 +1000,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         frozen_layers=None,
         device="cpu",
     ):
-        self.class_weight = class_weight
-        self.label_smoothing = label_smoothing
-        self.loss = loss
-        self.batch_norm = batch_norm
-        self.batch_norm_momentum = batch_norm_momentum
-        self.early_stopping_metric = early_stopping_metric
-        self.restore_best_weights = restore_best_weights
-        self.transfer_from = transfer_from
-        self.transfer_layers = transfer_layers
-        self.frozen_layers = frozen_layers
-        self.device = device
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.initializer = initializer
-        self.regularizer = regularizer
-        self.clip_value = clip_value
-        self.clip_norm = clip_norm
-        self.dropout = dropout
-        self.input_noise = input_noise
-        self.mixup_alpha = mixup_alpha
-        self.callbacks = callbacks
+        _store_parameters(self, locals())
 
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,
@@ -1288,46 +1264,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         frozen_layers=None,
         device="cpu",
     ):
-        self.loss = loss
-        self.batch_norm = batch_norm
-        self.batch_norm_momentum = batch_norm_momentum
-        self.early_stopping_metric = early_stopping_metric
-        self.restore_best_weights = restore_best_weights
-        self.transfer_from = transfer_from
-        self.transfer_layers = transfer_layers
-        self.frozen_layers = frozen_layers
-        self.device = device
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.initializer = initializer
-        self.regularizer = regularizer
-        self.clip_value = clip_value
-        self.clip_norm = clip_norm
-        self.dropout = dropout
-        self.input_noise = input_noise
-        self.mixup_alpha = mixup_alpha
-        self.callbacks = callbacks
+        _store_parameters(self, locals())
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(

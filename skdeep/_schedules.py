@@ -8,7 +8,7 @@ gamma=0.5)``): its constructor only stores its arguments, so ``clone``,
 on the schedule itself, so one schedule object can be shared by clones and
 grid-search candidates.
 
-Training runs one compiled call per epoch. Before each epoch the trainer asks
+Python runs once per epoch. Before each epoch the trainer asks
 :meth:`LearningRateSchedule.rates` for the float64 learning rate of every
 minibatch step of that epoch; after it, :meth:`LearningRateSchedule.epoch_end`
 receives the monitored loss (validation loss if there is validation data,
@@ -29,6 +29,7 @@ from sklearn.utils._param_validation import (
 
 __all__ = [
     "SCHEDULE_NAMES",
+    "LearningRateController",
     "ConstantSchedule",
     "CosineWarmRestarts",
     "CyclicLR",
@@ -98,7 +99,9 @@ class LearningRateSchedule(BaseEstimator):
     - optionally declare ``_parameter_constraints`` (a dict in the format of
       scikit-learn's parameter validation), which :meth:`start` checks;
     - implement :meth:`rates`, returning a float64 array with one rate per
-      step; :meth:`_clock` builds the step or epoch clock;
+      step; :meth:`_clock` builds the step or epoch clock (subclasses
+      state their formula in the class docstring; ``rates`` inherits this
+      class's documentation);
     - to keep fit-time values, override :meth:`start`, call
       ``super().start(...)`` and set attributes on the returned state;
       never store them on ``self``;
@@ -245,19 +248,6 @@ class ConstantSchedule(LearningRateSchedule):
         pass
 
     def rates(self, state, epoch, first_step, n_steps):
-        """Return ``lr0`` for every step.
-
-        Parameters
-        ----------
-        state : ScheduleState
-            The state returned by :meth:`start`.
-        epoch, first_step, n_steps : int
-            See :meth:`LearningRateSchedule.rates`.
-
-        Returns
-        -------
-        rates : ndarray of shape (n_steps,), dtype float64
-        """
         return np.full(n_steps, state.learning_rate_init)
 
 
@@ -293,19 +283,6 @@ class ExponentialDecay(LearningRateSchedule):
         self.per_step = per_step
 
     def rates(self, state, epoch, first_step, n_steps):
-        """Rates of one epoch; see the class docstring for the formula.
-
-        Parameters
-        ----------
-        state : ScheduleState
-            The state returned by :meth:`start`.
-        epoch, first_step, n_steps : int
-            See :meth:`LearningRateSchedule.rates`.
-
-        Returns
-        -------
-        rates : ndarray of shape (n_steps,), dtype float64
-        """
         t = self._clock(self.per_step, epoch, first_step, n_steps)
         p = t / float(self.decay_steps)
         if self.staircase:
@@ -346,19 +323,6 @@ class InverseTimeDecay(LearningRateSchedule):
         self.per_step = per_step
 
     def rates(self, state, epoch, first_step, n_steps):
-        """Rates of one epoch; see the class docstring for the formula.
-
-        Parameters
-        ----------
-        state : ScheduleState
-            The state returned by :meth:`start`.
-        epoch, first_step, n_steps : int
-            See :meth:`LearningRateSchedule.rates`.
-
-        Returns
-        -------
-        rates : ndarray of shape (n_steps,), dtype float64
-        """
         t = self._clock(self.per_step, epoch, first_step, n_steps)
         p = t / float(self.decay_steps)
         if self.staircase:
@@ -391,19 +355,6 @@ class StepDecay(LearningRateSchedule):
         self.per_step = per_step
 
     def rates(self, state, epoch, first_step, n_steps):
-        """Rates of one epoch; see the class docstring for the formula.
-
-        Parameters
-        ----------
-        state : ScheduleState
-            The state returned by :meth:`start`.
-        epoch, first_step, n_steps : int
-            See :meth:`LearningRateSchedule.rates`.
-
-        Returns
-        -------
-        rates : ndarray of shape (n_steps,), dtype float64
-        """
         t = self._clock(self.per_step, epoch, first_step, n_steps)
         k = np.floor(t / float(self.step_size))
         return state.learning_rate_init * np.power(float(self.gamma), k)
@@ -487,19 +438,6 @@ class CyclicLR(LearningRateSchedule):
         return state
 
     def rates(self, state, epoch, first_step, n_steps):
-        """Rates of one epoch; see the class docstring for the formula.
-
-        Parameters
-        ----------
-        state : ScheduleState
-            The state returned by :meth:`start`.
-        epoch, first_step, n_steps : int
-            See :meth:`LearningRateSchedule.rates`.
-
-        Returns
-        -------
-        rates : ndarray of shape (n_steps,), dtype float64
-        """
         t = self._clock(self.per_step, epoch, first_step, n_steps)
         s = float(self.step_size)
         cycle = np.floor(1.0 + t / (2.0 * s))
@@ -596,19 +534,6 @@ class CosineWarmRestarts(LearningRateSchedule):
                 np.asarray(lengths, dtype=np.float64)[idx])
 
     def rates(self, state, epoch, first_step, n_steps):
-        """Rates of one epoch; see the class docstring for the formula.
-
-        Parameters
-        ----------
-        state : ScheduleState
-            The state returned by :meth:`start`.
-        epoch, first_step, n_steps : int
-            See :meth:`LearningRateSchedule.rates`.
-
-        Returns
-        -------
-        rates : ndarray of shape (n_steps,), dtype float64
-        """
         t = self._clock(self.per_step, epoch, first_step, n_steps)
         t_start, T_i = self._period(t)
         lo = float(self.min_lr)
@@ -787,3 +712,81 @@ def make_schedule(value):
         f"The 'learning_rate' parameter must be one of {accepted}, or a "
         f"LearningRateSchedule instance. Got {value!r} instead{hint}."
     )
+
+
+class LearningRateController:
+    """The learning rate of every step of a fit, and its reaction to epochs.
+
+    sklearn's ``constant``, ``invscaling`` and ``adaptive`` behave exactly as
+    in sklearn (and, like sklearn's, are ignored by optimizers that do not
+    follow schedules, such as ``adam``); any other name or a
+    :class:`LearningRateSchedule` applies to every stochastic optimizer.
+    The controller holds the estimator's settings only and is rebuilt for
+    every ``fit``/``partial_fit`` call; what changes during training lives
+    in the :class:`~skdeep.TrainingState` its methods receive.
+
+    Parameters
+    ----------
+    learning_rate : str or LearningRateSchedule
+        The estimator's ``learning_rate``.
+    learning_rate_init : float
+    power_t : float
+    follows : bool
+        Whether the optimizer follows sklearn's schedules.
+    """
+
+    def __init__(self, learning_rate, learning_rate_init, power_t, follows):
+        self.init = float(learning_rate_init)
+        self.custom = make_schedule(learning_rate)
+        if self.custom is not None:
+            self.kind = "custom"
+        else:
+            self.kind = learning_rate if follows else "constant"
+        self.power_t = float(power_t)
+
+    def start(self, steps_per_epoch):
+        """``(learning_rate, schedule_state)`` of a fresh training state."""
+        state = (self.custom.start(self.init, steps_per_epoch)
+                 if self.custom is not None else None)
+        return self.init, state
+
+    def rates(self, state, n_steps):
+        """float64 rates of the ``n_steps`` steps of the next epoch."""
+        if self.custom is not None:
+            rates = np.asarray(
+                self.custom.rates(state.schedule_state, state.epoch, state.steps,
+                                  n_steps),
+                dtype=np.float64,
+            )
+            if rates.shape != (n_steps,) or not np.isfinite(rates).all():
+                raise ValueError(
+                    f"learning_rate schedule {self.custom!r} returned "
+                    f"{rates!r}; expected {n_steps} finite rates."
+                )
+            return rates
+        return np.full(n_steps, state.learning_rate)
+
+    def epoch_end(self, state, monitor, time_step):
+        """Advance ``state`` past an epoch; return a custom schedule's message.
+
+        ``monitor`` is the monitored loss, ``time_step`` the samples seen so
+        far (sklearn's ``t_``, which ``invscaling`` decays with).
+        """
+        state.epoch += 1
+        if self.kind == "invscaling":
+            state.learning_rate = self.init / (time_step + 1) ** self.power_t
+        if self.custom is not None:
+            return self.custom.epoch_end(state.schedule_state, monitor)
+        return None
+
+    def trigger_stopping(self, state, msg, report):
+        """sklearn's reaction to a plateau: stop, or divide the rate by 5."""
+        if self.kind != "adaptive":
+            report(msg + " Stopping.")
+            return True
+        if state.learning_rate <= 1e-6:
+            report(msg + " Learning rate too small. Stopping.")
+            return True
+        state.learning_rate /= 5.0
+        report(msg + " Setting learning rate to %f" % state.learning_rate)
+        return False

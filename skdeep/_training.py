@@ -1,11 +1,15 @@
 """Per-epoch control loop: schedules, early stopping, history, L-BFGS.
 
-Python runs here once per epoch; every minibatch of the epoch runs inside
-one compiled call (``CompiledNetwork.train_epoch``).
+Python runs here once per epoch; the minibatches of an epoch run in the
+backend (``network.train_epoch``): on the CPU inside one compiled call, on
+CUDA in a host loop that launches device kernels with no Python math
+between them. What a stochastic fit evolves is one :class:`TrainingState`.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 import time
 import warnings
@@ -67,68 +71,51 @@ def fit_lbfgs(est, net, theta, X, Y, sw, reg, frozen=None):
     theta[:] = result.x
 
 
-class Schedule:
-    """The learning rate of every step, and its reaction to each epoch.
+@dataclasses.dataclass(eq=False)
+class TrainingState:
+    """What a stochastic fit evolves, and what ``partial_fit`` continues from.
 
-    sklearn's ``constant``, ``invscaling`` and ``adaptive`` behave exactly as
-    in sklearn (and, like sklearn's, are ignored by ``adam``); any other name
-    or a :class:`skdeep.LearningRateSchedule` object applies to every
-    stochastic optimizer.
+    A fitted estimator keeps it in ``training_state_`` (stochastic solvers).
+    Training never changes a stored state: it works on a :meth:`copy` and
+    stores the result, so a failed fit leaves the previous one intact.
+
+    Attributes
+    ----------
+    optimizer_state : ndarray of shape (n_state, n_params)
+        The optimizer's per-parameter state (moments, velocities), in the
+        network's dtype.
+    steps : int
+        Optimizer steps taken since the state started.
+    epoch : int
+        Epochs since the state started (the schedules' clock).
+    learning_rate : float
+        Current rate of sklearn's ``constant``/``invscaling``/``adaptive``.
+    schedule_state : skdeep.ScheduleState or None
+        State of a :class:`skdeep.LearningRateSchedule`.
+    no_improvement_count : int
+        Epochs without improvement, for ``n_iter_no_change``.
+    best_monitored : float
+        Best monitored validation loss (``early_stopping_metric="loss"``).
     """
 
-    def __init__(self, est, follows, steps_per_epoch):
-        from ._schedules import make_schedule
+    optimizer_state: np.ndarray = dataclasses.field(default=None, repr=False)
+    steps: int = 0
+    epoch: int = 0
+    learning_rate: float = 0.0
+    schedule_state: object = None
+    no_improvement_count: int = 0
+    best_monitored: float = np.inf
 
-        self.init = float(est.learning_rate_init)
-        self.custom = make_schedule(est.learning_rate)
-        if self.custom is not None:
-            self.kind = "custom"
-            self.state = self.custom.start(self.init, steps_per_epoch)
-        else:
-            self.kind = est.learning_rate if follows else "constant"
-        self.power_t = float(est.power_t)
-        self.rate = self.init
-        # Epochs since this schedule (and the optimizer state) started; a
-        # warm start restarts both, partial_fit continues both.
+    def copy(self):
+        """A deep copy (arrays included)."""
+        return copy.deepcopy(self)
+
+    def restart(self, n_state, n_params, dtype, controller, steps_per_epoch):
+        """Start the optimizer and the schedule afresh (a new fit)."""
+        self.optimizer_state = np.zeros((n_state, n_params), dtype=dtype)
+        self.steps = 0
         self.epoch = 0
-
-    def rates(self, epoch, first_step, n_steps):
-        """float64 rates of the ``n_steps`` steps of an epoch."""
-        if self.custom is not None:
-            rates = np.asarray(
-                self.custom.rates(self.state, epoch, first_step, n_steps),
-                dtype=np.float64,
-            )
-            if rates.shape != (n_steps,) or not np.isfinite(rates).all():
-                raise ValueError(
-                    f"learning_rate schedule {self.custom!r} returned "
-                    f"{rates!r}; expected {n_steps} finite rates."
-                )
-            return rates
-        return np.full(n_steps, self.rate)
-
-    def epoch_end(self, monitor):
-        """Feed the monitored loss to a custom schedule; returns its message."""
-        self.epoch += 1
-        if self.custom is not None:
-            return self.custom.epoch_end(self.state, monitor)
-        return None
-
-    def iteration_ends(self, time_step):
-        if self.kind == "invscaling":
-            self.rate = self.init / (time_step + 1) ** self.power_t
-
-    def trigger_stopping(self, msg, report):
-        """sklearn's reaction to a plateau: stop, or divide the rate by 5."""
-        if self.kind != "adaptive":
-            report(msg + " Stopping.")
-            return True
-        if self.rate <= 1e-6:
-            report(msg + " Learning rate too small. Stopping.")
-            return True
-        self.rate /= 5.0
-        report(msg + " Setting learning rate to %f" % self.rate)
-        return False
+        self.learning_rate, self.schedule_state = controller.start(steps_per_epoch)
 
 
 class Progress:
@@ -174,8 +161,12 @@ class Progress:
             self.bar.close()
 
 
-def _split_validation(est, X, Y, sw, y_raw, validation_data):
-    """Training and validation sets: the user's, or sklearn's split."""
+def _split_validation(est, X, Y, sw, y_raw, validation_data, weighted):
+    """Training and validation sets: the user's, or sklearn's split.
+
+    Without sample weights (``weighted`` False) the split's validation score
+    is unweighted, as sklearn's.
+    """
     if validation_data is not None:
         X_val, y_val, sw_val, Y_val = validation_data
         return X, Y, sw, X_val, Y_val, sw_val, y_val
@@ -195,7 +186,7 @@ def _split_validation(est, X, Y, sw, y_raw, validation_data):
             "The validation set is too small. Increase 'validation_fraction' "
             "or the size of your dataset."
         )
-    sw_val = None if est._unweighted else sw_val
+    sw_val = sw_val if weighted else None
     return (np.ascontiguousarray(X_train), np.ascontiguousarray(Y_train),
             np.ascontiguousarray(sw_train), np.ascontiguousarray(X_val),
             np.ascontiguousarray(Y_val), sw_val, y_val)
@@ -223,13 +214,18 @@ def _training_score(totals, scale):
 
 
 def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
-                   incremental, running, validation_data=None, frozen=None):
+                   incremental, running, state, weighted, validation_data=None,
+                   frozen=None):
     """Minibatch training, mirroring sklearn's ``_fit_stochastic``.
 
     ``theta`` and the batch-norm statistics ``running`` are updated in
-    place; the estimator's history attributes, optimizer state and best
-    weights are updated as sklearn does.
+    place; the estimator's history attributes are updated as sklearn does.
+    ``state`` (a :class:`TrainingState`, not changed) is what the previous
+    call left; the evolved copy is stored in ``est.training_state_``, even
+    when training is interrupted.
     """
+    from ._schedules import LearningRateController
+
     plugin, opt_hp_dict = optimizer
     reg_block, reg_hp = reg
     dtype = net.dtype
@@ -242,7 +238,7 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
     validate = est.early_stopping or validation_data is not None
     if validate:
         X_train, Y_train, sw_train, X_val, Y_val, sw_val, y_val = (
-            _split_validation(est, X, Y, sw, y_raw, validation_data))
+            _split_validation(est, X, Y, sw, y_raw, validation_data, weighted))
         sw_val_full = (np.ones(X_val.shape[0], dtype=dtype) if sw_val is None
                        else np.ascontiguousarray(sw_val, dtype=dtype))
         val_ws = net.workspace(min(_FULL_BATCH_CHUNK, X_val.shape[0]))
@@ -272,13 +268,13 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
             "to partial_fit)."
         )
 
-    state = getattr(est, "_optimizer_state", None)
-    if (not incremental or state is None or state.shape != (n_state, theta.size)
-            or state.dtype != dtype):
-        est._optimizer_state = np.zeros((n_state, theta.size), dtype=dtype)
-        est._optimizer_steps = 0
-        est._schedule = Schedule(est, plugin.follows_schedule, n_batches)
-    schedule = est._schedule
+    controller = LearningRateController(est.learning_rate, est.learning_rate_init,
+                                        est.power_t, plugin.follows_schedule)
+    state = (state or TrainingState()).copy()
+    opt_state = state.optimizer_state
+    if (not incremental or opt_state is None
+            or opt_state.shape != (n_state, theta.size) or opt_state.dtype != dtype):
+        state.restart(n_state, theta.size, dtype, controller, n_batches)
 
     ws = net.workspace(batch_size)
     X_dev, Y_dev, sw_dev = (net.to_device(X_train), net.to_device(Y_train),
@@ -299,6 +295,7 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
     callbacks = list(est.callbacks or ())
     monitor_loss = est.early_stopping_metric == "loss"
     restore_best = est.early_stopping and est.restore_best_weights
+    best_theta = None
     best_running = running.copy()
     progress = Progress(est.verbose, 1 if incremental else est.max_iter)
     score_scale = _score_scale(est, Y_train, sw_train)
@@ -309,15 +306,15 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
             started = time.perf_counter()
             before = theta[:net.layout.n_weights].copy()
             seed = int(est._random_state.randint(np.iinfo(np.int32).max))
-            lrs = schedule.rates(schedule.epoch, est._optimizer_steps, n_batches)
+            lrs = controller.rates(state, n_batches)
             total = net.train_epoch(
                 theta, X_dev, Y_dev, sw_dev, order, batch_size,
-                bool(est.shuffle), seed, opt_block, est._optimizer_state,
-                opt_hp, lrs, est._optimizer_steps, reg_block, reg_hp, alpha,
+                bool(est.shuffle), seed, opt_block, state.optimizer_state,
+                opt_hp, lrs, state.steps, reg_block, reg_hp, alpha,
                 ws, clip_value, clip_norm, dropout, est.input_noise,
                 est.mixup_alpha, running, est.batch_norm_momentum, frozen,
             )
-            est._optimizer_steps += n_batches
+            state.steps += n_batches
             est.n_iter_ += 1
             est.loss_ = total / n_samples
             est.t_ += n_samples
@@ -335,11 +332,11 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
                 est.validation_scores_.append(val_score)
             progress.epoch(est.n_iter_, est.loss_, val_loss, val_score)
             if est.early_stopping:
-                if _track_validation(est, val_loss, val_score, monitor_loss):
-                    est._best_theta = theta.copy()
+                if _track_validation(est, state, val_loss, val_score, monitor_loss):
+                    best_theta = theta.copy()
                     best_running[:] = running
             else:
-                _track_training_loss(est)
+                _track_training_loss(est, state)
             record = {
                 "epoch": len(est.loss_curve_),
                 "loss": est.loss_,
@@ -351,15 +348,15 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
                 "update_ratio": _update_ratios(net.layout, before, theta),
             }
             est.history_.append(record)
-            schedule.iteration_ends(est.t_)
-            message = schedule.epoch_end(est.loss_ if val_loss is None else val_loss)
+            message = controller.epoch_end(
+                state, est.loss_ if val_loss is None else val_loss, est.t_)
             if message:
                 which = "Training" if val_loss is None else "Validation"
                 progress.message(f"{which} loss: {message}")
             if any([callback(est, record) is True for callback in callbacks]):
                 break
 
-            if est._no_improvement_count > est.n_iter_no_change:
+            if state.no_improvement_count > est.n_iter_no_change:
                 if est.early_stopping:
                     metric = "loss" if monitor_loss else "score"
                     msg = (
@@ -373,9 +370,9 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
                         " for %d consecutive epochs."
                         % (est.tol, est.n_iter_no_change)
                     )
-                if schedule.trigger_stopping(msg, progress.message):
+                if controller.trigger_stopping(state, msg, progress.message):
                     break
-                est._no_improvement_count = 0
+                state.no_improvement_count = 0
 
             if incremental:
                 break
@@ -391,46 +388,46 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
         warnings.warn("Training interrupted by user.")
     finally:
         progress.close()
+        est.training_state_ = state
 
-    if restore_best and getattr(est, "_best_theta", None) is not None:
-        theta[:] = est._best_theta
+    if restore_best and best_theta is not None:
+        theta[:] = best_theta
         running[:] = best_running
-    est.__dict__.pop("_best_theta", None)
 
 
-def _track_validation(est, val_loss, val_score, monitor_loss):
+def _track_validation(est, state, val_loss, val_score, monitor_loss):
     """Early-stopping bookkeeping; returns whether this epoch is the best."""
     if not (np.isfinite(val_loss) and np.isfinite(val_score)):
         # A diverging run never counts as an improvement.
-        est._no_improvement_count += 1
+        state.no_improvement_count += 1
         return False
     if val_loss < est.best_validation_loss_:
         est.best_validation_loss_ = val_loss
     if monitor_loss:
-        best = est._best_monitored
+        best = state.best_monitored
         if val_loss > best - est.tol:
-            est._no_improvement_count += 1
+            state.no_improvement_count += 1
         else:
-            est._no_improvement_count = 0
+            state.no_improvement_count = 0
         improved = val_loss < best
         if improved:
-            est._best_monitored = val_loss
+            state.best_monitored = val_loss
     else:
         if val_score < est.best_validation_score_ + est.tol:
-            est._no_improvement_count += 1
+            state.no_improvement_count += 1
         else:
-            est._no_improvement_count = 0
+            state.no_improvement_count = 0
         improved = val_score > est.best_validation_score_
     if val_score > est.best_validation_score_:
         est.best_validation_score_ = val_score
     return improved
 
 
-def _track_training_loss(est):
+def _track_training_loss(est, state):
     if est.loss_curve_[-1] > est.best_loss_ - est.tol:
-        est._no_improvement_count += 1
+        state.no_improvement_count += 1
     else:
-        est._no_improvement_count = 0
+        state.no_improvement_count = 0
     if est.loss_curve_[-1] < est.best_loss_:
         est.best_loss_ = est.loss_curve_[-1]
 

@@ -1,12 +1,14 @@
 """Estimator behaviour, compared with sklearn on the same data."""
 
 import pickle
+import warnings
 
 import joblib
 import numpy as np
 import pytest
 from sklearn import datasets
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.neural_network import MLPClassifier as SkClassifier
 from sklearn.neural_network import MLPRegressor as SkRegressor
@@ -279,11 +281,26 @@ def test_failed_warm_start_restores_history_and_optimizer_state():
     X, y = datasets.load_iris(return_X_y=True)
     clf = MLPClassifier(max_iter=5, warm_start=True, random_state=0).fit(X, y)
     curve = list(clf.loss_curve_)
-    state = clf._optimizer_state.copy()
+    state = clf.training_state_.optimizer_state.copy()
     clf.set_params(max_iter=3)
     bad = X.copy()
     bad[0, 0] = np.inf
     with pytest.raises(ValueError):
         clf.fit(bad, y)
     assert clf.loss_curve_ == curve
-    np.testing.assert_array_equal(clf._optimizer_state, state)
+    np.testing.assert_array_equal(clf.training_state_.optimizer_state, state)
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_fit_keeps_no_private_training_attributes(solver):
+    # What training evolves is one explicit object (training_state_); the
+    # only private attributes are the two sklearn's MLP has too.
+    X, y = datasets.load_iris(return_X_y=True)
+    clf = MLPClassifier(hidden_layer_sizes=(5,), solver=solver, max_iter=3,
+                        early_stopping=solver == "adam", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    assert {k for k in vars(clf) if k.startswith("_")} == {
+        "_label_binarizer", "_random_state"}
+    assert (clf.training_state_ is None) == (solver == "lbfgs")

@@ -514,7 +514,9 @@ def test_failed_fit_restores_the_schedule_state(iris):
     clf = MLPClassifier(learning_rate=ReduceLROnPlateau(patience=0), max_iter=1,
                         random_state=0)
     clf.partial_fit(X, y, classes=[0, 1, 2])
-    before = clf._schedule.state.best
+    before = clf.training_state_.schedule_state.best
+    moments = clf.training_state_.optimizer_state.copy()
+    steps = clf.training_state_.steps
 
     def fail(est, record):
         raise RuntimeError("callback failed")
@@ -522,5 +524,9 @@ def test_failed_fit_restores_the_schedule_state(iris):
     clf.set_params(callbacks=[fail])
     with pytest.raises(RuntimeError, match="callback failed"):
         clf.partial_fit(X, y)
-    assert clf._schedule.state.best == before
+    assert clf.training_state_.schedule_state.best == before
+    np.testing.assert_array_equal(clf.training_state_.optimizer_state, moments)
+    assert clf.training_state_.steps == steps
     assert len(clf.loss_curve_) == 1
+    clf.set_params(callbacks=None).partial_fit(X, y)
+    assert clf.training_state_.steps == 2 * steps
