@@ -41,10 +41,18 @@ from sklearn.utils.validation import (
 from . import _training
 from ._device import cuda_status, make_network, resolve_device
 from ._kernels.layout import Layout
+from ._parameters import (
+    frozen_segments,
+    initial_parameters,
+    pack,
+    parameters_of,
+    transfer,
+    unpack,
+)
+from ._plan import activation_names, resolve_activations, resolve_plan, resolve_solver
 from ._schedules import SCHEDULE_NAMES, LearningRateSchedule
-from ._spec import Activation, Initializer, Loss, Optimizer, Regularizer, resolve
+from ._spec import Activation, Initializer, Loss, Optimizer, Regularizer
 from ._training import TrainingState
-from .plugin_types import ESTIMATOR_PARAMS
 
 
 def _store_parameters(estimator, parameters):
@@ -117,175 +125,28 @@ class BaseMultilayerPerceptron(BaseEstimator):
         "device": [StrOptions({"cpu", "cuda", "auto"})],
     }
 
-    # -- plugin resolution -------------------------------------------------
-    def _hidden_sizes(self):
-        sizes = self.hidden_layer_sizes
-        if not hasattr(sizes, "__iter__"):
-            sizes = [sizes]
-        sizes = list(sizes)
-        if np.any(np.array(sizes) <= 0):
-            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
-        if not all(isinstance(s, Integral) and not isinstance(s, bool) for s in sizes):
-            raise TypeError(
-                f"hidden_layer_sizes must be whole numbers of units, got {sizes}."
-            )
-        return [int(s) for s in sizes]
-
-    def _resolve_activations(self, n_hidden):
-        value = self.activation
-        if isinstance(value, (tuple, list)):
-            if len(value) != n_hidden:
-                raise ValueError(
-                    f"activation has {len(value)} entries but there are "
-                    f"{n_hidden} hidden layers; give one activation per "
-                    "hidden layer or a single one for all."
-                )
-            per_layer = list(value)
-        else:
-            per_layer = [value] * n_hidden
-        resolved = [resolve("activation", v, param_name="activation")
-                    for v in per_layer]
-        if not per_layer:  # no hidden layer: still validate the name
-            resolve("activation", value if not isinstance(value, (tuple, list))
-                    else "identity", param_name="activation")
-        return resolved
-
-    def _resolve_solver(self):
-        linked = {k: getattr(self, k) for k in ESTIMATOR_PARAMS}
-        linked["nesterovs_momentum"] = float(bool(self.nesterovs_momentum))
-        return resolve("optimizer", self.solver, linked=linked, param_name="solver")
-
-    def _activation_names(self, n_hidden):
-        value = self.activation
-        per_layer = list(value) if isinstance(value, (tuple, list)) else [value] * n_hidden
-        names = [v if isinstance(v, str) else v.name for v in per_layer]
-        if not names:
-            names = [value if isinstance(value, str) else getattr(value, "name", "")]
-        return names
-
     # -- fitting -----------------------------------------------------------
-    def _initialize(self, y, layer_units, dtype, n_hidden):
+    def _initialize(self, y, layout, plan, dtype):
+        """Fitted attributes of a first fit, as sklearn sets them, and the
+        initial (or transferred) parameters."""
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = y.shape[1]
-        self.n_layers_ = len(layer_units)
+        self.n_layers_ = len(layout.sizes)
         if not is_classifier(self):
             self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
         elif self._label_binarizer.y_type_ == "multiclass":
             self.out_activation_ = "softmax"
         else:
             self.out_activation_ = "logistic"
-
-        init_plugin, init_hp = resolve(
-            "initializer", self.initializer, param_name="initializer"
-        )
-        names = self._activation_names(n_hidden)
-        self.coefs_, self.intercepts_ = [], []
-        for i in range(self.n_layers_ - 1):
-            fan_in, fan_out = layer_units[i], layer_units[i + 1]
-            act = names[min(i, len(names) - 1)]
-            coef, intercept = init_plugin.init(
-                self._random_state, fan_in, fan_out, act, **init_hp
-            )
-            coef = np.asarray(coef, dtype=dtype)
-            intercept = np.asarray(intercept, dtype=dtype)
-            if coef.shape != (fan_in, fan_out) or intercept.shape != (fan_out,):
-                raise ValueError(
-                    f"Initializer {init_plugin.name!r} returned shapes "
-                    f"{coef.shape} and {intercept.shape}; expected "
-                    f"{(fan_in, fan_out)} and {(fan_out,)}."
-                )
-            self.coefs_.append(coef)
-            self.intercepts_.append(intercept)
+        params = initial_parameters(
+            layout, plan.activations, plan.initializer,
+            activation_names(self.activation, len(plan.hidden)),
+            self._random_state, dtype)
+        if self.transfer_from is not None:
+            transfer(params, layout, self.transfer_from, self.transfer_layers)
+        vars(self).update(params)
         self.training_state_ = None
-
-    def _initialize_extras(self, layout, activations, dtype):
-        """Batch-norm scale/shift/statistics and learnable activation values."""
-        n_hidden = len(layout.shapes) - 1
-        widths = [layout.shapes[i][1] for i in range(n_hidden)]
-        bn = layout.batch_norm
-        self.bn_scales_ = [np.ones(w, dtype) if bn[i] else None
-                           for i, w in enumerate(widths)]
-        self.bn_shifts_ = [np.zeros(w, dtype) if bn[i] else None
-                           for i, w in enumerate(widths)]
-        self.bn_running_means_ = [np.zeros(w, dtype) if bn[i] else None
-                                  for i, w in enumerate(widths)]
-        self.bn_running_vars_ = [np.ones(w, dtype) if bn[i] else None
-                                 for i, w in enumerate(widths)]
-        self.activation_params_ = [
-            np.full(widths[i], hp[plugin.learnable], dtype)
-            if plugin.learnable else None
-            for i, (plugin, hp) in enumerate(activations)
-        ]
-
-    def _transfer(self, layout):
-        """Copy leading layers from ``transfer_from`` (first fit only)."""
-        donor = self.transfer_from
-        if donor is None:
-            return
-        if isinstance(donor, dict):
-            missing = {"coefs_", "intercepts_"} - set(donor)
-            if missing:
-                raise ValueError(
-                    "transfer_from as a dict needs the keys 'coefs_' and "
-                    f"'intercepts_' (optionally 'bn_scales_', 'bn_shifts_', "
-                    f"'bn_running_means_', 'bn_running_vars_', "
-                    f"'activation_params_'); missing {sorted(missing)}."
-                )
-            source = donor
-        else:
-            if not hasattr(donor, "coefs_"):
-                raise ValueError(
-                    "transfer_from must be a fitted MLP estimator (or a dict of "
-                    f"its weights); {type(donor).__name__} is not fitted."
-                )
-            source = vars(donor)
-        coefs, intercepts = source["coefs_"], source["intercepts_"]
-        n_layers = len(layout.shapes)
-        count = len(coefs) if self.transfer_layers is None else self.transfer_layers
-        if count > min(len(coefs), n_layers):
-            raise ValueError(
-                f"transfer_layers={count} but the source has {len(coefs)} and "
-                f"this network {n_layers} weight layers."
-            )
-        for i in range(count):
-            shape = np.shape(coefs[i])
-            if shape != layout.shapes[i]:
-                raise ValueError(
-                    f"transfer_from layer {i} has weights of shape {shape} but "
-                    f"this network's layer {i} is {layout.shapes[i]}; transfer "
-                    "fewer layers (transfer_layers) or change "
-                    "hidden_layer_sizes."
-                )
-        dtype = self.coefs_[0].dtype
-        for i in range(count):
-            self.coefs_[i] = np.array(coefs[i], dtype=dtype)
-            self.intercepts_[i] = np.array(intercepts[i], dtype=dtype)
-            for key in ("bn_scales_", "bn_shifts_", "bn_running_means_",
-                        "bn_running_vars_", "activation_params_"):
-                values = source.get(key)
-                ours = getattr(self, key)
-                if (values is not None and i < len(ours) and i < len(values)
-                        and ours[i] is not None and values[i] is not None
-                        and np.shape(values[i]) == ours[i].shape):
-                    ours[i] = np.array(values[i], dtype=dtype)
-
-    def _frozen_segments(self, layout):
-        """``[start, stop)`` ranges of ``theta`` held fixed (frozen_layers)."""
-        if not self.frozen_layers:
-            return None
-        n_layers = len(layout.shapes)
-        layers = []
-        for index in self.frozen_layers:
-            if (not isinstance(index, Integral) or isinstance(index, bool)
-                    or not -n_layers <= index < n_layers):
-                raise ValueError(
-                    f"frozen_layers must hold weight-layer indices in "
-                    f"[{-n_layers}, {n_layers - 1}] (0 is the first layer, -1 "
-                    f"the output layer); got {self.frozen_layers!r}."
-                )
-            layers.append(int(index) % n_layers)
-        return layout.layer_segments(sorted(set(layers)))
 
     def _init_history(self, stochastic, validate):
         if stochastic:
@@ -315,67 +176,6 @@ class BaseMultilayerPerceptron(BaseEstimator):
             self.best_validation_score_ = None
             self.best_validation_loss_ = None
 
-    def _extras(self):
-        return {"bn_scale": self.bn_scales_, "bn_shift": self.bn_shifts_,
-                "activation_params": self.activation_params_}
-
-    def _running_stats(self, layout, dtype):
-        """Flat batch-norm running statistics from the fitted attributes."""
-        running = np.zeros(layout.n_unit_values, dtype=dtype)
-        for i, (mean, var) in enumerate(zip(self.bn_running_means_,
-                                            self.bn_running_vars_, strict=True)):
-            if mean is not None:
-                v0, width = layout.v_off[i], layout.shapes[i][1]
-                running[v0:v0 + width] = mean
-                running[v0 + width:v0 + 2 * width] = var
-        return running
-
-    def _export_parameters(self, layout, theta, running):
-        """Point the public parameter attributes at ``theta`` and ``running``."""
-        self.coefs_, self.intercepts_ = layout.unpack(theta)
-        extras = layout.unpack_extras(theta)
-        self.bn_scales_ = extras["bn_scale"]
-        self.bn_shifts_ = extras["bn_shift"]
-        self.activation_params_ = extras["activation_params"]
-        means, variances = [], []
-        for i in range(len(layout.shapes) - 1):
-            if layout.batch_norm[i]:
-                v0, width = layout.v_off[i], layout.shapes[i][1]
-                means.append(running[v0:v0 + width])
-                variances.append(running[v0 + width:v0 + 2 * width])
-            else:
-                means.append(None)
-                variances.append(None)
-        self.bn_running_means_, self.bn_running_vars_ = means, variances
-
-    def _batch_norm_layers(self, n_hidden):
-        value = self.batch_norm
-        if isinstance(value, (tuple, list)):
-            if len(value) != n_hidden:
-                raise ValueError(
-                    f"batch_norm has {len(value)} entries but there are "
-                    f"{n_hidden} hidden layers; give one bool per hidden layer "
-                    "or a single bool."
-                )
-            return [bool(v) for v in value]
-        return [bool(value)] * n_hidden
-
-    def _resolve_loss(self):
-        plugin, hp = resolve("loss", self.loss, param_name="loss")
-        task = "classification" if is_classifier(self) else "regression"
-        if plugin.task != task:
-            from ._registry import get_registry
-
-            accepted = [
-                name for name in get_registry().names("loss")
-                if get_registry().get("loss", name).task == task
-            ]
-            raise ValueError(
-                f"loss {plugin.name!r} is a {plugin.task} loss; "
-                f"{type(self).__name__} accepts: {', '.join(accepted)}."
-            )
-        return plugin, hp
-
     def _fit(self, X, y, sample_weight=None, incremental=False,
              validation_data=None):
         # Everything below may fail; restore the previous state if it does
@@ -396,15 +196,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
             raise
 
     def _fit_unsafe(self, X, y, sample_weight, incremental, validation_data):
-        hidden = self._hidden_sizes()
-        activations = self._resolve_activations(len(hidden))
-        optimizer = self._resolve_solver()
-        loss = self._resolve_loss()
-        batch_norm = self._batch_norm_layers(len(hidden))
-        regularizer = resolve("regularizer", self.regularizer,
-                              param_name="regularizer")
-        resolve("initializer", self.initializer, param_name="initializer")
-        if incremental and optimizer[0].full_batch:
+        plan = resolve_plan(self)
+        optimizer = plan.optimizer
+        if incremental and not plan.stochastic:
             raise AttributeError(
                 f"partial_fit is only available for stochastic optimizers. "
                 f"{optimizer[0].name} is not stochastic."
@@ -442,18 +236,18 @@ class BaseMultilayerPerceptron(BaseEstimator):
         }
         if np.any(np.asarray(self.dropout, dtype=float) > 0):
             stochastic_only["dropout"] = self.dropout
-        if any(batch_norm):
+        if any(plan.batch_norm):
             stochastic_only["batch_norm"] = self.batch_norm
-        if stochastic_only and optimizer[0].full_batch:
+        if stochastic_only and not plan.stochastic:
             raise ValueError(
                 f"{', '.join(stochastic_only)} apply to stochastic solvers; "
                 f"solver {optimizer[0].name!r} optimizes the full-batch loss."
             )
-        self._dropout_rates(len(hidden))  # validate before training
+        self._dropout_rates(len(plan.hidden))  # validate before training
 
         n_features = X.shape[1]
         self.n_outputs_ = Y.shape[1]
-        layer_units = [n_features] + hidden + [self.n_outputs_]
+        layer_units = [n_features] + plan.hidden + [self.n_outputs_]
         self._random_state = check_random_state(self.random_state)
         if not first_pass:
             expected = [c.shape[0] for c in self.coefs_] + [self.coefs_[-1].shape[1]]
@@ -462,7 +256,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
                     f"warm_start/partial_fit needs the same layer sizes as the "
                     f"fitted model {expected}, got {layer_units}."
                 )
-        stochastic = not optimizer[0].full_batch
+        stochastic = plan.stochastic
         if validation_data is not None:
             if not stochastic:
                 raise ValueError(
@@ -471,15 +265,12 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 )
             validation_data = self._validate_validation_data(validation_data, dtype)
         validate = stochastic and (self.early_stopping or validation_data is not None)
-        layout = Layout(layer_units, batch_norm,
-                        [p.learnable is not None for p, _ in activations])
+        layout = Layout(layer_units, plan.batch_norm, plan.learnable)
         if first_pass:
-            self._initialize(Y, layer_units, dtype, len(hidden))
-            self._initialize_extras(layout, activations, dtype)
-            self._transfer(layout)
+            self._initialize(Y, layout, plan, dtype)
             self._init_history(stochastic, validate)
         else:
-            if ([s is not None for s in self.bn_scales_] != batch_norm
+            if ([s is not None for s in self.bn_scales_] != plan.batch_norm
                     or [a is not None for a in self.activation_params_]
                     != layout.learnable):
                 raise ValueError(
@@ -495,20 +286,20 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 # Keep the loss history; start the validation records anew.
                 self._init_validation(validate)
         if self.out_activation_ in ("identity", "exp"):
-            self.out_activation_ = loss[0].output_activation
-        frozen = self._frozen_segments(layout)
+            self.out_activation_ = plan.loss[0].output_activation
+        frozen = frozen_segments(self.frozen_layers, layout)
 
         Y = self._smooth_targets(Y)
         if validation_data is not None:
             validation_data = self._weight_validation_data(validation_data, y_raw,
                                                            dtype)
         device = resolve_device(self.device, report=print if self.verbose else None)
-        net = make_network(device, layer_units, activations, self.out_activation_,
-                           dtype, loss=loss, batch_norm=batch_norm)
+        net = make_network(device, layer_units, plan.activations,
+                           self.out_activation_, dtype, loss=plan.loss,
+                           batch_norm=plan.batch_norm)
         self.device_ = device
-        theta = layout.pack(self.coefs_, self.intercepts_, dtype, self._extras())
-        running = self._running_stats(layout, dtype)
-        reg = _training.regularizer(net, regularizer)
+        theta, running = pack(layout, parameters_of(self), dtype)
+        reg = _training.regularizer(net, plan.regularizer)
         if stochastic:
             _training.fit_stochastic(self, net, theta, X, Y, sample_weight, y_raw,
                                      optimizer, reg, incremental, running,
@@ -521,7 +312,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 "Solver produced non-finite parameter weights. The input data may"
                 " contain large values and need to be preprocessed."
             )
-        self._export_parameters(layout, theta, running)
+        vars(self).update(unpack(layout, theta, running))
         return self
 
     def _validate_validation_data(self, validation_data, dtype):
@@ -630,7 +421,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
                          validation_data=validation_data)
 
     def _check_solver(self):
-        plugin, _ = self._resolve_solver()
+        plugin, _ = resolve_solver(self)
         if plugin.full_batch:
             raise AttributeError(
                 "partial_fit is only available for stochastic"
@@ -652,12 +443,12 @@ class BaseMultilayerPerceptron(BaseEstimator):
         # A model trained on a GPU predicts on the CPU where none is usable.
         device = ("cuda" if self.device != "cpu" and cuda_status()[0] else "cpu")
         net = make_network(device, layer_units,
-                           self._resolve_activations(len(hidden)),
+                           resolve_activations(self.activation, len(hidden)),
                            self.out_activation_, dtype,
                            batch_norm=[s is not None for s in self.bn_scales_])
         layout = net.layout
-        theta = layout.pack(self.coefs_, self.intercepts_, dtype, self._extras())
-        return net.predict(theta, X, self._running_stats(layout, dtype))
+        theta, running = pack(layout, parameters_of(self), dtype)
+        return net.predict(theta, X, running)
 
     def _score_outputs(self, outputs, y, sample_weight):
         """Score raw network outputs against ``y`` (the estimator's score)."""

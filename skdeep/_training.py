@@ -21,6 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.optimize import _check_optimize_result
 
 from ._kernels.layout import hyperparameter_vector
+from ._parameters import unpack
 
 try:  # private helper, present in sklearn >= 1.5
     from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
@@ -281,7 +282,8 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
                             net.to_device(sw_train))
     order = np.arange(n_samples, dtype=np.int64)
     alpha = float(est.alpha)
-    est._export_parameters(net.layout, theta, running)
+    # Callbacks see the weights being trained.
+    vars(est).update(unpack(net.layout, theta, running))
 
     clip_value = float(est.clip_value or 0.0)
     clip_norm = float(est.clip_norm or 0.0)

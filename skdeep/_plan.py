@@ -1,0 +1,148 @@
+"""From the estimator's parameters to a network plan.
+
+:func:`resolve_plan` turns ``hidden_layer_sizes``, ``activation``,
+``solver``, ``loss``, ``regularizer``, ``initializer`` and ``batch_norm``
+into resolved plugins (records with their hyperparameter values) and layer
+sizes, raising an error that names the parameter for anything invalid. The
+estimator validates data and keeps fitted attributes; it never looks a
+plugin up itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import is_classifier
+
+from ._spec import resolve
+from .plugin_types import ESTIMATOR_PARAMS
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What to build: the resolved plugins and the hidden layer sizes.
+
+    Attributes
+    ----------
+    hidden : list of int
+        Hidden layer sizes.
+    activations : list of (ActivationPlugin, dict)
+        One per hidden layer.
+    optimizer, loss, regularizer, initializer : (plugin record, dict)
+        Each resolved plugin with its hyperparameter values.
+    batch_norm : list of bool
+        Per hidden layer.
+    """
+
+    hidden: list
+    activations: list
+    optimizer: tuple
+    loss: tuple
+    regularizer: tuple
+    initializer: tuple
+    batch_norm: list
+
+    @property
+    def stochastic(self):
+        """Whether the optimizer trains in minibatches (not L-BFGS)."""
+        return not self.optimizer[0].full_batch
+
+    @property
+    def learnable(self):
+        """Per hidden layer: whether its activation has learned parameters."""
+        return [plugin.learnable is not None for plugin, _ in self.activations]
+
+
+def resolve_plan(est):
+    """Resolve the estimator ``est``'s parameters into a :class:`Plan`."""
+    hidden = hidden_sizes(est.hidden_layer_sizes)
+    return Plan(
+        hidden=hidden,
+        activations=resolve_activations(est.activation, len(hidden)),
+        optimizer=resolve_solver(est),
+        loss=_resolve_loss(est),
+        regularizer=resolve("regularizer", est.regularizer, param_name="regularizer"),
+        initializer=resolve("initializer", est.initializer, param_name="initializer"),
+        batch_norm=_batch_norm_layers(est.batch_norm, len(hidden)),
+    )
+
+
+def hidden_sizes(sizes):
+    """``hidden_layer_sizes`` as a list of positive ints."""
+    if not hasattr(sizes, "__iter__"):
+        sizes = [sizes]
+    sizes = list(sizes)
+    if np.any(np.array(sizes) <= 0):
+        raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+    if not all(isinstance(s, Integral) and not isinstance(s, bool) for s in sizes):
+        raise TypeError(
+            f"hidden_layer_sizes must be whole numbers of units, got {sizes}."
+        )
+    return [int(s) for s in sizes]
+
+
+def resolve_activations(value, n_hidden):
+    """The ``activation`` parameter as one resolved plugin per hidden layer."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != n_hidden:
+            raise ValueError(
+                f"activation has {len(value)} entries but there are "
+                f"{n_hidden} hidden layers; give one activation per "
+                "hidden layer or a single one for all."
+            )
+        per_layer = list(value)
+    else:
+        per_layer = [value] * n_hidden
+    resolved = [resolve("activation", v, param_name="activation")
+                for v in per_layer]
+    if not per_layer:  # no hidden layer: still validate the name
+        resolve("activation", value if not isinstance(value, (tuple, list))
+                else "identity", param_name="activation")
+    return resolved
+
+
+def resolve_solver(est):
+    """The ``solver`` plugin, with the estimator parameters it follows."""
+    linked = {k: getattr(est, k) for k in ESTIMATOR_PARAMS}
+    linked["nesterovs_momentum"] = float(bool(est.nesterovs_momentum))
+    return resolve("optimizer", est.solver, linked=linked, param_name="solver")
+
+
+def activation_names(value, n_hidden):
+    """Activation names per hidden layer (what initializers are told)."""
+    per_layer = list(value) if isinstance(value, (tuple, list)) else [value] * n_hidden
+    names = [v if isinstance(v, str) else v.name for v in per_layer]
+    if not names:
+        names = [value if isinstance(value, str) else getattr(value, "name", "")]
+    return names
+
+
+def _batch_norm_layers(value, n_hidden):
+    if isinstance(value, (tuple, list)):
+        if len(value) != n_hidden:
+            raise ValueError(
+                f"batch_norm has {len(value)} entries but there are "
+                f"{n_hidden} hidden layers; give one bool per hidden layer "
+                "or a single bool."
+            )
+        return [bool(v) for v in value]
+    return [bool(value)] * n_hidden
+
+
+def _resolve_loss(est):
+    plugin, hp = resolve("loss", est.loss, param_name="loss")
+    task = "classification" if is_classifier(est) else "regression"
+    if plugin.task != task:
+        from ._registry import get_registry
+
+        accepted = [
+            name for name in get_registry().names("loss")
+            if get_registry().get("loss", name).task == task
+        ]
+        raise ValueError(
+            f"loss {plugin.name!r} is a {plugin.task} loss; "
+            f"{type(est).__name__} accepts: {', '.join(accepted)}."
+        )
+    return plugin, hp
