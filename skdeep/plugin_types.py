@@ -2,8 +2,9 @@
 
 A plugin author writes plain Python scalar functions (using only arithmetic,
 comparisons and the :mod:`math` module) and wraps them in one of these
-records. skdeep compiles the functions for the CPU with Numba and, later, for
-the GPU with ``numba.cuda``; the author never writes a loop or a kernel.
+records. skdeep compiles the same functions for the CPU (Numba ``@njit``) and
+for NVIDIA GPUs (``numba.cuda`` device functions); the author never writes a
+loop or a kernel.
 
 Hyperparameters are declared by name with a default value. They reach the
 scalar functions as trailing positional arguments, in declaration order, and
