@@ -13,6 +13,7 @@ signatures and the Numba options every CPU function uses, nothing else.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from llvmlite import ir
@@ -35,7 +36,7 @@ from ..layout import (
 
 # Changed with any change to the layout constants compiled in above: Numba's
 # cache only notices changes to this file.
-KERNEL_VERSION = 2
+KERNEL_VERSION = 3
 
 # The Numba options of every CPU function (``compile.jit_options`` adds
 # ``cache``): no GIL, so fits in threads run in parallel; NumPy's error
@@ -696,15 +697,41 @@ def _score_sum(P, Yb, swb, m, out_kind):
     return total
 
 
+class Buffers(NamedTuple):
+    """The kernels' work buffers, as one argument (see ``network.Workspace``).
+
+    Flat arrays of the network's dtype except ``perm`` (int64); every call
+    overwrites them. ``grad`` (n_params) receives gradients; ``Xb``,
+    ``Yb``, ``swb`` a batch's rows; ``Z``, ``A``, ``D``, ``H`` the per-layer
+    pre-activations, activations, deltas and normalized values (``OFF_A``
+    offsets); ``V`` per-unit batch statistics; ``tmp`` a layer's
+    weight-gradient product; ``M``, ``O`` dropout masks and outputs;
+    ``mix``, ``perm`` mixup's copies and partners.
+    """
+
+    grad: np.ndarray
+    Xb: np.ndarray
+    Yb: np.ndarray
+    swb: np.ndarray
+    Z: np.ndarray
+    A: np.ndarray
+    D: np.ndarray
+    H: np.ndarray
+    V: np.ndarray
+    tmp: np.ndarray
+    M: np.ndarray
+    O: np.ndarray  # noqa: E741
+    mix: np.ndarray
+    perm: np.ndarray
+
+
 def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
                 sizes, off, n_weights, n_core,
                 act_fwd, act_bwd, act_hp, out_kind, loss, loss_hp,
                 opt_step, opt_state, opt_hp, lrs, t0,
                 reg, reg_hp, alpha, clip_value, clip_norm,
                 drop, noise_std, mixup_alpha, running, bn_momentum, bn_eps,
-                frozen, theta_frozen, totals,
-                grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf, Hbuf, Vbuf, tmp, Mbuf,
-                Obuf, mix, perm):
+                frozen, theta_frozen, totals, buffers):
     """Run one epoch of minibatch training in place.
 
     Parameters
@@ -754,7 +781,7 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
     totals : ndarray (2,), float64
         Receives the weighted training-score sum of the epoch's batches
         (hits, or squared errors for regression) and the weight sum.
-    grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf, Hbuf, Vbuf, tmp, Mbuf, Obuf, mix, perm
+    buffers : Buffers
         Work buffers, overwritten.
 
     Returns
@@ -762,6 +789,8 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
     float
         Sum over batches of ``batch_loss * batch_length``.
     """
+    (grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf, Hbuf, Vbuf, tmp, Mbuf, Obuf, mix,
+     perm) = buffers
     n = X.shape[0]
     np.random.seed(seed)
     if shuffle:
@@ -813,8 +842,7 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
 
 def loss_grad(theta, X, Y, sw, chunk, sizes, off, n_weights, n_core,
               act_fwd, act_bwd, act_hp, out_kind, loss, loss_hp, reg, reg_hp,
-              alpha, running, bn_eps, train, grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf,
-              Hbuf, Vbuf, tmp):
+              alpha, running, bn_eps, train, buffers):
     """Full-data loss and its gradient (written to ``grad``).
 
     Processes ``chunk`` rows at a time so memory stays that of one batch.
@@ -828,6 +856,7 @@ def loss_grad(theta, X, Y, sw, chunk, sizes, off, n_weights, n_core,
     float
         The regularized, sample-weighted mean loss.
     """
+    grad, Xb, Yb, swb, Zbuf, Abuf, Dbuf, Hbuf, Vbuf, tmp = buffers[:10]
     n = X.shape[0]
     order = np.arange(n)
     no_drop = np.zeros(0)
@@ -850,8 +879,10 @@ def loss_grad(theta, X, Y, sw, chunk, sizes, off, n_weights, n_core,
 
 
 def predict(theta, X, chunk, sizes, off, act_fwd, act_hp, out_kind, running,
-            bn_eps, Xb, Zbuf, Abuf, Hbuf, Vbuf, out):
+            bn_eps, buffers, out):
     """Network outputs for every row of ``X`` into ``out`` (n, n_outputs)."""
+    Xb, Zbuf, Abuf, Hbuf, Vbuf = (buffers.Xb, buffers.Z, buffers.A, buffers.H,
+                                  buffers.V)
     n = X.shape[0]
     d = X.shape[1]
     k = out.shape[1]
@@ -881,6 +912,7 @@ def signatures(dtype):
     R2 = types.Array(T, 2, "C", readonly=True)
     I1, I2 = i64[::1], i64[:, ::1]
     H1, H2 = f64[::1], f64[:, ::1]
+    B = types.NamedTuple([A1] * 13 + [I1], Buffers)
     act_fwd = types.FunctionType(types.void(i64, A2, A2, H2, A1, A1))
     act_bwd = types.FunctionType(types.void(i64, A2, A2, A2, H2, A1, A1, A1))
     loss = types.FunctionType(f64(A2, A1, A1, H1, A2))
@@ -898,11 +930,9 @@ def signatures(dtype):
                            opt, A2, H1, H1, i64,
                            reg, H1, f64, f64, f64,
                            H1, f64, f64, A1, f64, f64,
-                           I2, A1, H1,
-                           A1, A1, A1, A1, A1, A1, A1, A1, A1, A1, A1, A1, A1, I1),
+                           I2, A1, H1, B),
         "loss_grad": f64(A1, R2, R2, R1, i64, I1, I2, i64, i64,
                          act_fwd, act_bwd, H2, i64, loss, H1, reg, H1, f64,
-                         A1, f64, b1, A1, A1, A1, A1, A1, A1, A1, A1, A1, A1),
-        "predict": A2(A1, R2, i64, I1, I2, act_fwd, H2, i64, A1, f64,
-                      A1, A1, A1, A1, A1, A2),
+                         A1, f64, b1, B),
+        "predict": A2(A1, R2, i64, I1, I2, act_fwd, H2, i64, A1, f64, B, A2),
     }

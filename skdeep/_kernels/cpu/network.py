@@ -22,6 +22,7 @@ from ..layout import (
 )
 from . import blocks
 from .compile import kernel as compiled_kernel
+from .kernels import Buffers
 from .threads import blas_thread_count, blas_threads, is_small, run_parallel
 
 
@@ -52,6 +53,12 @@ class Workspace:
         self.O = np.empty(0, dtype=dtype)
         self.mix = np.empty(0, dtype=dtype)
         self.perm = np.empty(0, dtype=np.int64)
+
+    def buffers(self):
+        """The buffers as the kernels take them (a ``kernels.Buffers``)."""
+        return Buffers(self.grad, self.Xb, self.Yb, self.swb, self.Z, self.A,
+                       self.D, self.H, self.V, self.tmp, self.M, self.O,
+                       self.mix, self.perm)
 
     def enable_dropout(self):
         """Allocate the dropout mask and output buffers."""
@@ -161,7 +168,7 @@ class CpuNetwork:
             kernel(
                 theta, X[start:stop], capacity, layout.sizes, ws.off,
                 self.act_fwd, self.act_hp, self.out_kind, running, BN_EPSILON,
-                ws.Xb, ws.Z, ws.A, ws.H, ws.V, out[start:stop],
+                ws.buffers(), out[start:stop],
             )
 
         with blas_threads(layout, min(chunk, n)):
@@ -180,8 +187,7 @@ class CpuNetwork:
                 theta, X, Y, sw, ws.capacity, layout.sizes, ws.off,
                 layout.n_weights, layout.n_core, self.act_fwd, self.act_bwd,
                 self.act_hp, self.out_kind, loss, loss_hp, reg_block, reg_hp,
-                alpha, self._running(running), BN_EPSILON, train, ws.grad, ws.Xb,
-                ws.Yb, ws.swb, ws.Z, ws.A, ws.D, ws.H, ws.V, ws.tmp,
+                alpha, self._running(running), BN_EPSILON, train, ws.buffers(),
             )
 
     def train_epoch(self, theta, X, Y, sw, order, batch_size, shuffle, seed,
@@ -215,9 +221,7 @@ class CpuNetwork:
                 np.zeros(0) if dropout is None else dropout,
                 float(noise_std), float(mixup_alpha), self._running(running),
                 float(bn_momentum), BN_EPSILON, frozen,
-                theta.copy() if len(frozen) else theta, ws.totals,
-                ws.grad, ws.Xb, ws.Yb, ws.swb, ws.Z, ws.A, ws.D, ws.H, ws.V,
-                ws.tmp, ws.M, ws.O, ws.mix, ws.perm,
+                theta.copy() if len(frozen) else theta, ws.totals, ws.buffers(),
             )
 
 
