@@ -1,33 +1,21 @@
-"""Plot the training curves of an MLPClassifier.
+"""
+Training curves
+===============
 
-Fits an :class:`skdeep.MLPClassifier` with early stopping on the digits data
-set (pixel values scaled to [0, 1]) and draws its curves per epoch with
-``TrainingCurveDisplay``: training and validation loss on the left,
-validation accuracy on the right. The validation data is the
-``validation_fraction`` (10%) of the training data that early stopping holds
-out.
+Every stochastic fit records its loss per epoch (``loss_curve_``) and a
+``history_`` with one record per epoch; with validation data (here the
+``validation_fraction`` that early stopping holds out) it also records the
+validation loss and score. :class:`~skdeep.TrainingCurveDisplay` draws them:
+training and validation loss on the left, accuracy on the right.
 
-The figure is saved as ``training_curves.png`` in the directory given as the
-first command-line argument (default: the current directory)::
-
-    python examples/plot_training_curves.py /tmp
-
-matplotlib is needed: ``pip install matplotlib`` (or ``pip install
-skdeep[plot]``).
+matplotlib is needed: ``pip install "skdeep[plot]"``.
 """
 
-import sys
-from pathlib import Path
+# %%
+import matplotlib.pyplot as plt
+from sklearn.datasets import load_digits
 
-import matplotlib
-
-matplotlib.use("Agg")  # write a file; no window needed
-
-from sklearn.datasets import load_digits  # noqa: E402
-
-from skdeep import MLPClassifier, TrainingCurveDisplay  # noqa: E402
-
-out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd()
+from skdeep import MLPClassifier, TrainingCurveDisplay
 
 X, y = load_digits(return_X_y=True)
 X = X / 16.0  # pixel intensities are 0..16
@@ -42,7 +30,11 @@ display.figure_.suptitle(
     f"MLPClassifier on digits: {clf.n_iter_} epochs, best validation "
     f"accuracy {clf.best_validation_score_:.3f}"
 )
+plt.show()
 
-path = out_dir / "training_curves.png"
-display.figure_.savefig(path, dpi=100)
-print(path)
+# %%
+# The same numbers are in ``history_``, one dict per epoch (the learning
+# rate, the time, and the relative size of each layer's update too):
+last = clf.history_[-1]
+{key: last[key] for key in ("loss", "validation_loss", "validation_score",
+                            "learning_rate", "update_ratio")}
