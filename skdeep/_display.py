@@ -4,6 +4,8 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
+from ._public import public
+
 _CURVES = ("train_loss", "validation_loss", "train_score", "validation_score")
 
 
@@ -44,6 +46,7 @@ def _per_epoch(curve, history, key, n_epochs):
     return None if np.isnan(values).all() else values
 
 
+@public
 class TrainingCurveDisplay:
     """Training curves (loss and score per epoch) of a neural network.
 

@@ -50,6 +50,7 @@ from ._parameters import (
     unpack,
 )
 from ._plan import activation_names, resolve_activations, resolve_plan, resolve_solver
+from ._public import public
 from ._schedules import SCHEDULE_NAMES, LearningRateSchedule
 from ._spec import Activation, Initializer, Loss, Optimizer, Regularizer
 from ._training import TrainingState
@@ -69,6 +70,12 @@ def _store_parameters(estimator, parameters):
 class BaseMultilayerPerceptron(BaseEstimator):
     """Shared implementation; use :class:`MLPClassifier` or
     :class:`MLPRegressor`."""
+
+    # The HTML repr's "?" links to the estimator's API page (docs/conf.py's
+    # html_baseurl).
+    _doc_link_module = "skdeep"
+    _doc_link_template = ("https://skdeep.readthedocs.io/en/stable/api/generated/"
+                          "{estimator_module}.{estimator_name}.html")
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": [
@@ -712,6 +719,7 @@ _ATTRIBUTES_DOC = """
 """
 
 
+@public
 class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     __doc__ = (
         """Multi-layer perceptron classifier on compiled kernels.
@@ -980,6 +988,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return tags
 
 
+@public
 class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
     __doc__ = (
         """Multi-layer perceptron regressor on compiled kernels.

@@ -27,6 +27,8 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
 )
 
+from ._public import public
+
 __all__ = [
     "SCHEDULE_NAMES",
     "LearningRateController",
@@ -47,6 +49,7 @@ __all__ = [
 SKLEARN_SCHEDULE_NAMES = ("constant", "invscaling", "adaptive")
 
 
+@public
 class ScheduleState:
     """Mutable fit-time state of a learning-rate schedule.
 
@@ -83,6 +86,7 @@ class ScheduleState:
         return f"{type(self).__name__}({items})"
 
 
+@public
 class LearningRateSchedule(BaseEstimator):
     """Base class of learning-rate schedules.
 
@@ -237,6 +241,7 @@ class LearningRateSchedule(BaseEstimator):
         return np.full(n_steps, float(epoch))
 
 
+@public
 class ConstantSchedule(LearningRateSchedule):
     """Constant learning rate: ``lr = lr0``.
 
@@ -251,6 +256,7 @@ class ConstantSchedule(LearningRateSchedule):
         return np.full(n_steps, state.learning_rate_init)
 
 
+@public
 class ExponentialDecay(LearningRateSchedule):
     """Exponential decay: ``lr = lr0 * decay_rate ** (t / decay_steps)``.
 
@@ -290,6 +296,7 @@ class ExponentialDecay(LearningRateSchedule):
         return state.learning_rate_init * np.power(float(self.decay_rate), p)
 
 
+@public
 class InverseTimeDecay(LearningRateSchedule):
     """Inverse-time decay: ``lr = lr0 / (1 + decay_rate * t / decay_steps)``.
 
@@ -330,6 +337,7 @@ class InverseTimeDecay(LearningRateSchedule):
         return state.learning_rate_init / (1.0 + float(self.decay_rate) * p)
 
 
+@public
 class StepDecay(LearningRateSchedule):
     """Step decay: ``lr = lr0 * gamma ** floor(t / step_size)``.
 
@@ -360,6 +368,7 @@ class StepDecay(LearningRateSchedule):
         return state.learning_rate_init * np.power(float(self.gamma), k)
 
 
+@public
 class CyclicLR(LearningRateSchedule):
     """Cyclical learning rate, triangular policy (Smith, 2017).
 
@@ -447,6 +456,7 @@ class CyclicLR(LearningRateSchedule):
         )
 
 
+@public
 class CosineWarmRestarts(LearningRateSchedule):
     """Cosine annealing with warm restarts, SGDR (Loshchilov & Hutter, 2017).
 
@@ -541,6 +551,7 @@ class CosineWarmRestarts(LearningRateSchedule):
         return lo + (state.learning_rate_init - lo) * (1.0 + cos) / 2.0
 
 
+@public
 class ReduceLROnPlateau(LearningRateSchedule):
     """Reduce the learning rate when the monitored loss stops improving.
 

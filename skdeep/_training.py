@@ -22,6 +22,7 @@ from sklearn.utils.optimize import _check_optimize_result
 
 from ._kernels.layout import hyperparameter_vector
 from ._parameters import unpack
+from ._public import public
 
 try:  # private helper, present in sklearn >= 1.5
     from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
@@ -72,6 +73,7 @@ def fit_lbfgs(est, net, theta, X, Y, sw, reg, frozen=None):
     theta[:] = result.x
 
 
+@public
 @dataclasses.dataclass(eq=False)
 class TrainingState:
     """What a stochastic fit evolves, and what ``partial_fit`` continues from.

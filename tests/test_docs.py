@@ -80,8 +80,6 @@ def test_markdown_pages_are_carried_over(site):
     assert "Writing a skdeep plugin" in (site / "plugins.html").read_text()
 
 
-@pytest.mark.xfail(strict=True, reason="MLPClassifier/MLPRegressor need "
-                   "_doc_link_module and _doc_link_template (see docs/conf.py)")
 def test_html_repr_links_to_the_api_page(site):
     from skdeep import MLPClassifier, MLPRegressor
 

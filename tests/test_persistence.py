@@ -83,18 +83,7 @@ def test_skops_round_trip(model, digits):
         np.testing.assert_array_equal(loaded.coefs_[0], est.coefs_[0])
 
 
-# Stochastic fits still store skdeep._training.Schedule (and, with a schedule
-# object, skdeep._schedules.ScheduleState) on the estimator.
-_HOLDS_PRIVATE_STATE = pytest.mark.xfail(
-    strict=True,
-    reason="fitted stochastic models hold skdeep._training.Schedule; remove "
-           "this marker once a fitted model holds only public types",
-)
-
-
-@pytest.mark.parametrize("model", [
-    pytest.param(name, marks=() if name == "lbfgs" else _HOLDS_PRIVATE_STATE)
-    for name in MODELS])
+@pytest.mark.parametrize("model", list(MODELS))
 def test_untrusted_types_are_documented_public_classes(model, digits):
     X, y = digits
     est = MODELS[model]()
@@ -108,8 +97,8 @@ def test_untrusted_types_are_documented_public_classes(model, digits):
 
 
 def test_documented_trusted_list_names_the_estimator():
-    (name,) = _documented_trusted_list()
-    module, _, qualname = name.rpartition(".")
-    assert getattr(importlib.import_module(module), qualname) is MLPClassifier
-    assert name in _documented_public_classes()
-    assert skdeep.MLPClassifier is MLPClassifier
+    estimator, state = _documented_trusted_list()
+    for name, cls in ((estimator, MLPClassifier), (state, skdeep.TrainingState)):
+        module, _, qualname = name.rpartition(".")
+        assert getattr(importlib.import_module(module), qualname) is cls
+        assert name in _documented_public_classes()
