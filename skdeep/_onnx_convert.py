@@ -47,18 +47,11 @@ def _zipped(scope, model):
 
 
 def _label_values(scope, model):
-    """The class labels as the label output holds them (int64 or str)."""
+    """The class labels as the label output holds them: int64 for numbers
+    and booleans (float labels are whole numbers, or sklearn's
+    ``type_of_target`` would have refused them), str otherwise."""
     classes = np.asarray(get_label_classes(scope, model))
-    if classes.dtype.kind == "f":
-        if not np.all(classes == np.round(classes)):
-            raise ValueError(
-                f"{type(model).__name__} has float class labels that are not "
-                f"whole numbers ({classes.tolist()}); the ONNX label output is "
-                "int64, as skl2onnx gives for sklearn's MLP. Fit on integer or "
-                "string labels."
-            )
-        return classes.astype(np.int64)
-    if classes.dtype.kind in "iub":
+    if classes.dtype.kind in "iubf":
         return classes.astype(np.int64)
     return classes.astype(str)
 
@@ -67,7 +60,6 @@ def calculate_classifier_shapes(operator):
     """Shapes and types of the classifier's label and probabilities."""
     model = operator.raw_operator
     check_is_fitted(model)
-    _label_values(operator.scope_inst, model)  # refuse what cannot be a label
     calculate_linear_classifier_output_shapes(operator)
     n = operator.inputs[0].get_first_dimension()
     n_columns = max(model.n_outputs_, 2)

@@ -111,7 +111,10 @@ def to_onnx(model, X_sample, **options):
     >>> bool(np.allclose(proba, clf.predict_proba(X[:5]), rtol=1e-5, atol=1e-7))
     True
     """
+    from sklearn.utils.validation import check_is_fitted
+
     skl2onnx = _skl2onnx()
+    check_is_fitted(model)
     register_converters()
     accepted = inspect.signature(skl2onnx.to_onnx).parameters
     passed = {k: v for k, v in options.items() if k in accepted}
