@@ -1,8 +1,8 @@
 """skl2onnx shape calculators and converters for skdeep's estimators.
 
 The graph is the prediction path of the fitted network: each layer's
-``MatMul`` and ``Add``, batch normalization with the running statistics
-(``BatchNormalization``), the hidden activation translated from its plugin
+``MatMul`` and ``Add``, batch normalization with the running statistics,
+the hidden activation translated from its plugin
 (:mod:`skdeep._onnx_translate`), and the output activation. Dropout, input
 noise and mixup act in training only and have no node. Outputs follow
 skl2onnx's converter for sklearn's MLP: a label and the class
@@ -114,16 +114,7 @@ def _network(graph, model, x):
         if i == n_layers - 1:
             return _output_activation(graph, model.out_activation_, z)
         if bn_scales[i] is not None:
-            z = graph.op(
-                "BatchNormalization", z,
-                graph.initializer(np.asarray(model.bn_scales_[i], dtype), "bn_scale"),
-                graph.initializer(np.asarray(model.bn_shifts_[i], dtype), "bn_shift"),
-                graph.initializer(np.asarray(model.bn_running_means_[i], dtype),
-                                  "bn_mean"),
-                graph.initializer(np.asarray(model.bn_running_vars_[i], dtype),
-                                  "bn_var"),
-                epsilon=BN_EPSILON,
-            )
+            z = _batch_norm(graph, model, i, z)
         record, hyperparameters = activations[i]
         slopes = None
         if record.learnable is not None:
@@ -131,6 +122,24 @@ def _network(graph, model, x):
                                        f"{record.name}_{record.learnable}")
         a = activation_nodes(graph, record, hyperparameters, z, slopes)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _batch_norm(graph, model, i, z):
+    """Batch normalization with the running statistics, as the kernels do
+    it: ``(z - mean) * inv * scale + shift`` with ``inv = 1 / sqrt(var +
+    eps)`` rounded to the dtype. Not ONNX's BatchNormalization: its
+    epsilon is a float32 attribute, 2.5e-13 off 1e-5, which moved float64
+    probabilities by 1e-12."""
+    dtype = graph.dtype
+    variance = np.asarray(model.bn_running_vars_[i], np.float64)
+    inv = (1.0 / np.sqrt(variance + BN_EPSILON)).astype(dtype)
+    mean = np.asarray(model.bn_running_means_[i], dtype)
+    h = graph.op("Mul", graph.op("Sub", z, graph.initializer(mean, "bn_mean")),
+                 graph.initializer(inv, "bn_inv_std"))
+    scaled = graph.op("Mul", h, graph.initializer(
+        np.asarray(model.bn_scales_[i], dtype), "bn_scale"))
+    return graph.op("Add", scaled, graph.initializer(
+        np.asarray(model.bn_shifts_[i], dtype), "bn_shift"))
 
 
 def _output_activation(graph, kind, z):

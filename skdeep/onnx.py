@@ -121,6 +121,37 @@ def to_onnx(model, X_sample, **options):
     converter_options = {k: v for k, v in options.items() if k not in accepted}
     if converter_options:
         merged = dict(passed.get("options") or {})
-        merged.update(converter_options)
+        merged.update(_per_estimator(model, converter_options))
         passed["options"] = merged
     return skl2onnx.to_onnx(model, X_sample, **passed)
+
+
+def _per_estimator(model, options):
+    """``{id(estimator): options}`` for each estimator in ``model`` whose
+    skl2onnx converter declares the options (skl2onnx refuses an option on
+    a converter that does not declare it)."""
+    from skl2onnx import get_model_alias
+    from skl2onnx.common._registration import get_converter
+    from sklearn.base import BaseEstimator
+
+    estimators = [model] + [v for v in model.get_params(deep=True).values()
+                            if isinstance(v, BaseEstimator)]
+    per_estimator, used = {}, set()
+    for estimator in estimators:
+        try:
+            declared = get_converter(get_model_alias(type(estimator)))
+            declared = declared.get_allowed_options() or {}
+        except (RuntimeError, ValueError):  # no converter: skl2onnx will say
+            continue
+        mine = {k: v for k, v in options.items() if k in declared}
+        if mine:
+            per_estimator[id(estimator)] = mine
+            used.update(mine)
+    unused = set(options) - used
+    if unused:
+        raise TypeError(
+            f"to_onnx got {', '.join(sorted(unused))}, which is neither a "
+            "keyword of skl2onnx.to_onnx nor a converter option of an "
+            f"estimator in this {type(model).__name__}."
+        )
+    return per_estimator

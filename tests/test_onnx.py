@@ -36,7 +36,7 @@ from skdeep.plugin_types import ActivationPlugin  # noqa: E402
 EXTRA = Path(__file__).resolve().parents[1] / "plugins" / "skdeep-extra"
 # float32: 1e-5 relative on probabilities and predictions; float64 near
 # machine precision.
-RTOL = {np.float32: 1e-5, np.float64: 1e-12}
+RTOL = {np.float32: 1e-5, np.float64: 1e-13}
 ATOL = {np.float32: 1e-7, np.float64: 1e-15}
 
 
@@ -184,6 +184,12 @@ def test_pipeline_and_direct_skl2onnx_use(data, labels):
     register_converters()
     direct = skl2onnx.to_onnx(pipe, X[:1], options={"zipmap": False})
     _assert_close(_run(direct, X)[1], pipe.predict_proba(X), np.float32)
+
+
+def test_unknown_keyword_is_refused(classifiers, data):
+    clf = classifiers["binary", np.float32]
+    with pytest.raises(TypeError, match="zipmapp"):
+        to_onnx(clf, data[:1].astype(np.float32), zipmapp=False)
 
 
 def test_unfitted_model_is_refused(data):
