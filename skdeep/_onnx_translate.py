@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import inspect
+import linecache
 import math
-import textwrap
 from numbers import Number
 
 import numpy as np
@@ -252,20 +253,9 @@ class _Translator:
                             f"(recursion in {name}?)")
         if not inspect.isfunction(py):
             self.fail(node, f"{name} is not a Python function")
-        try:
-            lines, first_line = inspect.getsourcelines(py)
-            tree = ast.parse(textwrap.dedent("".join(lines)))
-        except (OSError, TypeError, SyntaxError):
-            self.fail(node, f"the source of {name} is not available")
-        ast.increment_lineno(tree, first_line - 1)
-        definition = next((n for n in ast.walk(tree)
-                           if isinstance(n, ast.FunctionDef) and n.name == name),
-                          None)
+        definition = _definition(py)
         if definition is None:
-            lambdas = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
-            if name != "<lambda>" or len(lambdas) != 1:
-                self.fail(node, f"the source of {name} could not be isolated")
-            definition = lambdas[0]
+            self.fail(node, f"the source of {name} is not available")
         inner = _Translator(self.graph, self.owner, self.depth + 1)
         inner._where = (name, inspect.getsourcefile(py) or "?")
         inner.namespace = inspect.getclosurevars(py)
@@ -585,6 +575,40 @@ class _Translator:
             bad = g.op("Or", g.op("IsNaN", x), g.op("IsInf", x))
             return _Tensor(g.op("Not", bad), boolean=True)
         self.fail(node, f"{name} is not supported")  # pragma: no cover
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(source):
+    return ast.parse(source)
+
+
+def _definition(py):
+    """The ``def`` or ``lambda`` node of function ``py``, found in its whole
+    source file (a lambda's own lines may not parse alone, and one line may
+    hold several lambdas), or None."""
+    try:
+        filename = inspect.getsourcefile(py) or inspect.getfile(py)
+        tree = _parse("".join(linecache.getlines(filename, py.__globals__)))
+    except (OSError, TypeError, SyntaxError, ValueError):
+        return None
+    code = py.__code__
+    if py.__name__ == "<lambda>":
+        # The lambda whose body spans every instruction of its code.
+        spans = [((l1, c1), (l2, c2)) for l1, l2, c1, c2 in code.co_positions()
+                 if None not in (l1, l2, c1, c2) and (l1, c1) != (l2, c2)]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Lambda) and spans and all(
+                    (node.body.lineno, node.body.col_offset) <= start
+                    and end <= (node.body.end_lineno, node.body.end_col_offset)
+                    for start, end in spans):
+                return node
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == py.__name__:
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            if first == code.co_firstlineno:
+                return node
+    return None
 
 
 def _same(a, b):

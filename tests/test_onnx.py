@@ -321,6 +321,15 @@ def test_translation_matches_python(fn, hyperparameters, dtype):
                                atol=1e-6 if dtype == np.float32 else 1e-13)
 
 
+TWO_LAMBDAS = (lambda v: v * 2.0, lambda v: v - 1.0 if v > 0 else -v)  # noqa: E731
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_lambdas_sharing_a_line(index):
+    fn = TWO_LAMBDAS[index]
+    np.testing.assert_allclose(_translated(fn, GRID), np.vectorize(fn)(GRID))
+
+
 def test_learned_parameter_is_per_unit():
     def leaky(x, slope):
         return x if x > 0 else slope * x
