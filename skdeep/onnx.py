@@ -75,9 +75,12 @@ def to_onnx(model, X_sample, **options):
         A :class:`skdeep.MLPClassifier` or :class:`skdeep.MLPRegressor`, or
         any scikit-learn pipeline or composite that skl2onnx converts and
         that contains them.
-    X_sample : ndarray of shape (n_samples, n_features)
+    X_sample : ndarray or DataFrame of shape (n_samples, n_features)
         A few input rows. Their dtype (float32 or float64) sets the graph's
-        input and computation type.
+        input and computation type. For a skdeep estimator alone, a
+        DataFrame is taken as one matrix input ``X``; for a pipeline,
+        skl2onnx makes each DataFrame column an input (as a
+        ``ColumnTransformer`` needs).
     **options
         Keyword arguments of :func:`skl2onnx.to_onnx` (``target_opset``,
         ``options``, ``name``, ...) are passed on; any other keyword is a
@@ -116,6 +119,10 @@ def to_onnx(model, X_sample, **options):
     skl2onnx = _skl2onnx()
     check_is_fitted(model)
     register_converters()
+    from ._mlp import BaseMultilayerPerceptron
+
+    if isinstance(model, BaseMultilayerPerceptron) and hasattr(X_sample, "to_numpy"):
+        X_sample = X_sample.to_numpy()
     accepted = inspect.signature(skl2onnx.to_onnx).parameters
     passed = {k: v for k, v in options.items() if k in accepted}
     converter_options = {k: v for k, v in options.items() if k not in accepted}

@@ -186,6 +186,17 @@ def test_pipeline_and_direct_skl2onnx_use(data, labels):
     _assert_close(_run(direct, X)[1], pipe.predict_proba(X), np.float32)
 
 
+def test_dataframe_sample_and_old_opset(classifiers, data):
+    pd = pytest.importorskip("pandas")
+    clf = classifiers["multiclass", np.float64]
+    frame = pd.DataFrame(data, columns=[f"f{i}" for i in range(data.shape[1])])
+    onx = to_onnx(clf, frame[:1], zipmap=False)  # one matrix input
+    assert [i.name for i in onx.graph.input] == ["X"]
+    _assert_close(_run(onx, data)[1], clf.predict_proba(data), np.float64)
+    with pytest.raises(ValueError, match="target_opset >= 13, got 12"):
+        to_onnx(clf, data[:1], target_opset=12)
+
+
 def test_unknown_keyword_is_refused(classifiers, data):
     clf = classifiers["binary", np.float32]
     with pytest.raises(TypeError, match="zipmapp"):
