@@ -141,10 +141,8 @@ def _per_estimator(model, options):
     from skl2onnx.common._registration import get_converter
     from sklearn.base import BaseEstimator
 
-    estimators = [model] + [v for v in model.get_params(deep=True).values()
-                            if isinstance(v, BaseEstimator)]
     per_estimator, used = {}, set()
-    for estimator in estimators:
+    for estimator in _estimators(model, BaseEstimator):
         try:
             declared = get_converter(get_model_alias(type(estimator)))
             declared = declared.get_allowed_options() or {}
@@ -162,3 +160,20 @@ def _per_estimator(model, options):
             f"estimator in this {type(model).__name__}."
         )
     return per_estimator
+
+
+def _estimators(model, base, seen=None):
+    """``model`` and every estimator inside it, fitted ones included
+    (``best_estimator_``, ``estimators_``, pipeline steps...)."""
+    seen = set() if seen is None else seen
+    if id(model) in seen:
+        return
+    seen.add(id(model))
+    yield model
+    for value in vars(model).values():
+        items = value if isinstance(value, (list, tuple)) else [value]
+        for item in items:
+            if isinstance(item, tuple):  # (name, estimator[, columns])
+                item = next((v for v in item if isinstance(v, base)), None)
+            if isinstance(item, base):
+                yield from _estimators(item, base, seen)

@@ -208,6 +208,33 @@ def test_unknown_keyword_is_refused(classifiers, data):
         to_onnx(clf, data[:1].astype(np.float32), zipmapp=False)
 
 
+def test_search_and_ensembles(data, labels):
+    from sklearn.ensemble import StackingClassifier, VotingRegressor
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.model_selection import GridSearchCV
+
+    X = data.astype(np.float32)
+    search = GridSearchCV(MLPClassifier((4,), max_iter=5, random_state=0),
+                          {"activation": ["gelu", "elu"]}, cv=2).fit(X, labels)
+    # zipmap=False reaches the fitted best_estimator_, not the template.
+    label, proba = _run(to_onnx(search, X[:1], zipmap=False), X)
+    _assert_close(proba, search.predict_proba(X), np.float32)
+    np.testing.assert_array_equal(label, search.predict(X))
+
+    stack = StackingClassifier([
+        ("mlp", MLPClassifier((4,), activation="selu", max_iter=5, random_state=0)),
+        ("lr", LogisticRegression())]).fit(X, labels)
+    label, proba = _run(to_onnx(stack, X[:1], zipmap=False), X)
+    _assert_close(proba, stack.predict_proba(X), np.float32)
+    np.testing.assert_array_equal(label, stack.predict(X))
+
+    vote = VotingRegressor([
+        ("mlp", MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0)),
+        ("ridge", Ridge())]).fit(X, X[:, 0] * 3)
+    (pred,) = _run(to_onnx(vote, X[:1]), X)
+    _assert_close(pred.ravel(), vote.predict(X), np.float32)
+
+
 def test_unfitted_model_is_refused(data):
     with pytest.raises(NotFittedError):
         to_onnx(MLPClassifier(), data[:1].astype(np.float32))
