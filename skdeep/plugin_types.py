@@ -106,6 +106,16 @@ class ActivationPlugin:
         d (the learnable hyperparameter) at ``x``.
     description : str, default=""
         One line shown by ``python -m skdeep plugins``.
+    onnx : callable, optional
+        ``onnx(graph, x, *hyperparameters) -> str``: builds the activation
+        for ONNX export (:mod:`skdeep.onnx`) instead of the automatic
+        translation of ``value``. ``x`` is the name of the pre-activation
+        tensor, a hyperparameter is its float value (the learnable one the
+        name of its per-unit tensor); ``graph.op(op_type, *inputs,
+        **attributes)`` adds a node and returns its output's name (numbers
+        among the inputs become constants) and ``graph.constant(value)``
+        adds a constant of the network's dtype. Returns the name of the
+        activation tensor.
     """
 
     name: str
@@ -116,6 +126,7 @@ class ActivationPlugin:
     learnable: str | None = None
     parameter_derivative: Callable | None = None
     description: str = ""
+    onnx: Callable | None = None
 
     def __post_init__(self):
         _check_name("Activation", self.name)
@@ -127,6 +138,9 @@ class ActivationPlugin:
         if self.parameter_derivative is not None:
             _check_function("Activation", self.name, "parameter_derivative",
                             self.parameter_derivative, ("x", "y", *hp))
+        if self.onnx is not None:
+            _check_function("Activation", self.name, "onnx", self.onnx,
+                            ("graph", "x", *hp))
         if self.init_gain not in ("glorot", "he", "lecun"):
             raise ValueError(
                 f"Activation {self.name!r}: init_gain must be 'glorot', 'he' "
