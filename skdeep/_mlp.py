@@ -56,6 +56,23 @@ from ._spec import Activation, Initializer, Loss, Optimizer, Regularizer
 from ._training import TrainingState
 
 
+def _checked_weights(weights, X, dtype, name):
+    """Sample weights as a ``dtype`` vector, refusing what cannot train."""
+    checked = _check_sample_weight(weights, X, dtype=dtype)
+    if weights is None:
+        return checked
+    if (checked < 0).any():
+        raise ValueError(
+            f"{name} must be non-negative (a weight scales a sample's loss; "
+            f"0 leaves it out); got {int((checked < 0).sum())} negative "
+            f"value(s), the smallest {float(checked.min())!r}."
+        )
+    if not checked.any():
+        raise ValueError(f"{name} is all zeros: no sample would be trained "
+                         "on. Give some samples a positive weight.")
+    return checked
+
+
 def _store_parameters(estimator, parameters):
     """Store ``__init__``'s arguments unchanged under their own names.
 
@@ -220,7 +237,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         X = np.ascontiguousarray(X)
         dtype = X.dtype
         unweighted = sample_weight is None
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
+        sample_weight = _checked_weights(sample_weight, X, dtype, "sample_weight")
         if y.ndim == 1:
             y_raw = y
             Y = y.reshape((-1, 1))
@@ -245,6 +262,11 @@ class BaseMultilayerPerceptron(BaseEstimator):
             stochastic_only["dropout"] = self.dropout
         if any(plan.batch_norm):
             stochastic_only["batch_norm"] = self.batch_norm
+        if any(plan.batch_norm) and self.batch_size == 1:
+            raise ValueError(
+                "batch_norm needs at least 2 rows per minibatch (one row "
+                "normalizes to zero); got batch_size=1. Use batch_size >= 2."
+            )
         if stochastic_only and not plan.stochastic:
             raise ValueError(
                 f"{', '.join(stochastic_only)} apply to stochastic solvers; "
@@ -352,7 +374,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 f"target columns, but the model was fitted with {self.n_outputs_}."
             )
         if sw_val is not None:
-            sw_val = _check_sample_weight(sw_val, X_val, dtype=dtype)
+            sw_val = _checked_weights(sw_val, X_val, dtype, "sample_weight_val")
         return X_val, y_val, sw_val, Y_val
 
     def _encode_targets(self, y):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
+import threading
 import time
 import warnings
 
@@ -20,7 +22,15 @@ from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.optimize import _check_optimize_result
 
-from ._kernels.layout import hyperparameter_vector
+from ._kernels.layout import (
+    CONTROL_DIVERGED,
+    CONTROL_SIZE,
+    CONTROL_STEPS,
+    CONTROL_STOP,
+    batch_length,
+    hyperparameter_vector,
+    n_minibatches,
+)
 from ._parameters import unpack
 from ._public import public
 
@@ -261,15 +271,16 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
                 "sample size. It is going to be clipped"
             )
         batch_size = int(np.clip(est.batch_size, 1, n_samples))
-    n_batches = -(-n_samples // batch_size)
-    if any(net.layout.batch_norm) and (batch_size == 1 or n_samples % batch_size == 1):
-        # One row normalizes to zero: its batch statistics carry nothing.
+    # One row normalizes to zero under batch normalization (its batch
+    # statistics carry nothing): a last batch of one row joins the one
+    # before; a single row, or batches of one, cannot be trained.
+    merge_single = any(net.layout.batch_norm)
+    if merge_single and n_samples == 1:
         raise ValueError(
-            f"batch_norm needs at least 2 rows in every minibatch; "
-            f"{n_samples} training row(s) in batches of {batch_size} leave a "
-            "batch of 1 row. Choose another batch_size (or pass more rows "
-            "to partial_fit)."
+            "batch_norm needs at least 2 rows per minibatch; got 1 training "
+            "row. Pass at least 2 rows to partial_fit."
         )
+    n_batches = n_minibatches(n_samples, batch_size, merge_single)
 
     controller = LearningRateController(est.learning_rate, est.learning_rate_init,
                                         est.power_t, plugin.follows_schedule)
@@ -279,7 +290,8 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
             or opt_state.shape != (n_state, theta.size) or opt_state.dtype != dtype):
         state.restart(n_state, theta.size, dtype, controller, n_batches)
 
-    ws = net.workspace(batch_size)
+    ws = net.workspace(batch_size + merge_single)
+    control = np.zeros(CONTROL_SIZE, dtype=np.int64)
     X_dev, Y_dev, sw_dev = (net.to_device(X_train), net.to_device(Y_train),
                             net.to_device(sw_train))
     order = np.arange(n_samples, dtype=np.int64)
@@ -303,6 +315,7 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
     best_running = running.copy()
     progress = Progress(est.verbose, 1 if incremental else est.max_iter)
     score_scale = _score_scale(est, Y_train, sw_train)
+    epoch_seconds = math.inf  # the first epoch runs interruptibly
 
     try:
         est.n_iter_ = 0
@@ -311,14 +324,27 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
             before = theta[:net.layout.n_weights].copy()
             seed = int(est._random_state.randint(np.iinfo(np.int32).max))
             lrs = controller.rates(state, n_batches)
-            total = net.train_epoch(
-                theta, X_dev, Y_dev, sw_dev, order, batch_size,
-                bool(est.shuffle), seed, opt_block, state.optimizer_state,
-                opt_hp, lrs, state.steps, reg_block, reg_hp, alpha,
-                ws, clip_value, clip_norm, dropout, est.input_noise,
-                est.mixup_alpha, running, est.batch_norm_momentum, frozen,
-            )
-            state.steps += n_batches
+            control[CONTROL_STOP] = 0
+
+            args = (theta, X_dev, Y_dev, sw_dev, order, batch_size,
+                    bool(est.shuffle), seed, opt_block, state.optimizer_state,
+                    opt_hp, lrs, state.steps, reg_block, reg_hp, alpha,
+                    ws, clip_value, clip_norm, dropout, est.input_noise,
+                    est.mixup_alpha, running, est.batch_norm_momentum, frozen,
+                    control, merge_single)
+            total = (run_interruptibly(net.train_epoch, args, control)
+                     if epoch_seconds > _SHORT_EPOCH else net.train_epoch(*args))
+            epoch_seconds = time.perf_counter() - started
+            steps = int(control[CONTROL_STEPS])
+            state.steps += steps
+            if control[CONTROL_DIVERGED] or not (
+                    math.isfinite(total) and np.isfinite(theta).all()):
+                raise _diverged(est, len(est.loss_curve_) + 1, total)
+            if control[CONTROL_STOP]:
+                # Interrupted inside the epoch: the parameters are those of
+                # its last completed minibatch; the epoch is not counted.
+                est.t_ += _rows_in(steps, n_samples, batch_size, merge_single)
+                raise KeyboardInterrupt
             est.n_iter_ += 1
             est.loss_ = total / n_samples
             est.t_ += n_samples
@@ -397,6 +423,60 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
     if restore_best and best_theta is not None:
         theta[:] = best_theta
         running[:] = best_running
+
+
+# Epochs shorter than this run on the calling thread: Ctrl-C then waits for
+# at most this long, and short epochs do not pay the hand-over to a worker
+# thread (about 50 us).
+_SHORT_EPOCH = 0.25
+
+_worker = None
+_worker_pid = None
+_worker_lock = threading.Lock()
+
+
+def run_interruptibly(task, args, control):
+    """``task(*args)`` on a worker thread, so that Ctrl-C reaches this one at once.
+
+    A compiled epoch holds no Python frame the interpreter could raise
+    ``KeyboardInterrupt`` in until it returns. Here the calling thread
+    waits instead; on Ctrl-C it sets ``control[CONTROL_STOP]``, which the
+    epoch reads before every minibatch, and waits for the minibatch in
+    flight to finish (a second Ctrl-C stops waiting).
+    """
+    global _worker, _worker_pid
+    with _worker_lock:
+        # A pool inherited through fork has no thread behind it.
+        if _worker is None or _worker_pid != os.getpid():
+            from concurrent.futures import ThreadPoolExecutor
+
+            _worker = ThreadPoolExecutor(1, thread_name_prefix="skdeep-epoch")
+            _worker_pid = os.getpid()
+        future = _worker.submit(task, *args)
+    try:
+        return future.result()
+    except KeyboardInterrupt:
+        control[CONTROL_STOP] = 1
+        return future.result()
+
+
+def _rows_in(steps, n_samples, batch_size, merge_single):
+    """Rows the first ``steps`` minibatches of an epoch hold."""
+    rows = 0
+    for _ in range(steps):
+        rows += batch_length(rows, n_samples, batch_size, merge_single)
+    return rows
+
+
+def _diverged(est, epoch, loss):
+    """The error of a fit whose loss or weights stopped being finite."""
+    return ValueError(
+        f"Training diverged in epoch {epoch}: the loss or the weights became "
+        f"non-finite (loss {loss!r}), so the fit stopped there and the model "
+        "was left as it was before this fit. Lower learning_rate_init (now "
+        f"{est.learning_rate_init!r}), scale the inputs (e.g. StandardScaler), "
+        "or limit the updates with clip_norm."
+    )
 
 
 def _track_validation(est, state, val_loss, val_score, monitor_loss):

@@ -130,19 +130,38 @@ def test_batch_norm_needs_a_stochastic_solver(iris):
         MLPClassifier(solver="lbfgs", batch_norm=True).fit(*iris)
 
 
-def test_batch_norm_refuses_single_row_batches(iris):
-    X, y = iris  # 150 rows
-    for batch_size in (1, 149):
-        with pytest.raises(ValueError, match="at least 2 rows in every minibatch"):
-            MLPClassifier(batch_norm=True, batch_size=batch_size, max_iter=2).fit(X, y)
+def test_batch_norm_merges_a_last_single_row_batch(iris):
+    # 150 rows in batches of 149 leave a batch of one row: it joins the one
+    # before, so the epoch is one batch of 150, exactly as batch_size=150.
+    X, y = iris
+    params = dict(batch_norm=True, max_iter=3, shuffle=False, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        merged = MLPClassifier(batch_size=149, **params).fit(X, y)
+        whole = MLPClassifier(batch_size=150, **params).fit(X, y)
+        split = MLPClassifier(batch_size=148, **params).fit(X, y)
+    np.testing.assert_array_equal(merged.coefs_[0], whole.coefs_[0])
+    assert merged.training_state_.steps == 3
+    assert split.training_state_.steps == 6  # 148 + 2: nothing merged
+    assert not np.array_equal(split.coefs_[0], whole.coefs_[0])
+    # Without batch norm nothing is merged (sklearn's batches).
+    plain = MLPClassifier(batch_size=149, max_iter=3, shuffle=False,
+                          random_state=0).fit(X, y)
+    assert plain.training_state_.steps == 6
+
+
+def test_batch_norm_refuses_batches_of_one_row(iris):
+    X, y = iris
+    with pytest.raises(ValueError, match="batch_size >= 2"):
+        MLPClassifier(batch_norm=True, batch_size=1, max_iter=2).fit(X, y)
     clf = MLPClassifier(batch_norm=True, max_iter=2, random_state=0)
-    with pytest.raises(ValueError, match="batch of 1 row"):
+    with pytest.raises(ValueError, match="1 training row"):
         clf.partial_fit(X[:1], y[:1], classes=np.unique(y))
     with pytest.raises(NotFittedError):
         clf.predict(X)
-    clf.partial_fit(X[:2], y[:2], classes=np.unique(y))
+    clf.partial_fit(X[:3], y[:3], classes=np.unique(y))  # 2 + 1 rows: merged
     before = clf.predict_proba(X)
-    with pytest.raises(ValueError, match="batch of 1 row"):
+    with pytest.raises(ValueError, match="1 training row"):
         clf.partial_fit(X[:1], y[:1])
     np.testing.assert_array_equal(clf.predict_proba(X), before)
 
@@ -451,6 +470,29 @@ def test_progress_bar_and_sklearn_lines(iris, capsys):
         *iris, validation_data=iris)
     out = capsys.readouterr().out
     assert "Iteration 2, loss = " in out and "Validation score:" in out
+
+
+def test_divergence_stops_at_the_first_non_finite_epoch():
+    X, y = datasets.make_regression(60, 3, random_state=0)
+    epochs = []
+    reg = MLPRegressor(solver="sgd", learning_rate_init=1e3, max_iter=50,
+                       random_state=0, callbacks=[lambda est, rec: epochs.append(1)])
+    with pytest.raises(ValueError, match=r"diverged in epoch (\d+).*learning_rate_init"):
+        reg.fit(X * 100, y * 100)
+    assert len(epochs) < 5  # not all 50 epochs
+    assert not hasattr(reg, "coefs_")  # a first fit leaves it unfitted
+
+
+@pytest.mark.parametrize("weights, match", [
+    (-1.0, "non-negative"), (0.0, "all zeros|non-zero"), (np.nan, "NaN")])
+def test_bad_sample_weights_are_refused(iris, weights, match):
+    X, y = iris
+    sw = np.ones(len(y))
+    sw[:1 if weights < 0 else len(y)] = weights
+    with pytest.raises(ValueError, match=match):
+        MLPClassifier(max_iter=1).fit(X, y, sample_weight=sw)
+    with pytest.raises(ValueError, match=match):
+        MLPClassifier(max_iter=1).fit(X, y, validation_data=(X, y, sw))
 
 
 def test_ctrl_c_keeps_the_last_finished_epoch(iris):

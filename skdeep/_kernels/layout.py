@@ -36,6 +36,12 @@ OUT_KINDS = {
     "logistic": OUT_LOGISTIC,
     "softmax": OUT_SOFTMAX,
 }
+# The epoch kernels' ``control`` vector: the host asks the kernel to stop
+# after the current minibatch by setting CONTROL_STOP; the kernel counts the
+# minibatches it completed in CONTROL_STEPS and, when a minibatch's loss is
+# not finite, stops before updating and sets CONTROL_DIVERGED.
+CONTROL_STOP, CONTROL_STEPS, CONTROL_DIVERGED = 0, 1, 2
+CONTROL_SIZE = 3
 # Rows of the ``off`` matrix.
 OFF_W, OFF_B, OFF_A, OFF_V, OFF_GAMMA, OFF_BETA, OFF_P = range(7)
 N_OFF_ROWS = 7
@@ -191,6 +197,28 @@ class Layout:
                 if offsets[i] >= 0:
                     segments.append((offsets[i], offsets[i] + width))
         return np.asarray(segments, dtype=np.int64).reshape(-1, 2)
+
+
+def batch_length(start, n, batch_size, merge_single):
+    """Rows of the minibatch starting at row ``start`` of ``n``.
+
+    With ``merge_single`` a last minibatch of one row joins the one before
+    it (batch normalization has no statistics of one row), so batches hold
+    up to ``batch_size + 1`` rows. Plain Python: the CPU kernels compile it,
+    the CUDA host loop calls it.
+    """
+    m = min(batch_size, n - start)
+    if merge_single and n - start - m == 1 and m > 0:
+        m += 1
+    return m
+
+
+def n_minibatches(n, batch_size, merge_single):
+    """How many minibatches an epoch of ``n`` rows has (see :func:`batch_length`)."""
+    count = -(-n // batch_size)
+    if merge_single and count > 1 and n % batch_size == 1:
+        count -= 1
+    return count
 
 
 def hyperparameter_matrix(resolved):

@@ -21,6 +21,9 @@ from numba import njit, types
 from numba.extending import intrinsic, overload
 
 from ..layout import (
+    CONTROL_DIVERGED,
+    CONTROL_STEPS,
+    CONTROL_STOP,
     OFF_A,
     OFF_B,
     OFF_BETA,
@@ -32,11 +35,12 @@ from ..layout import (
     OUT_IDENTITY,
     OUT_LOGISTIC,
     OUT_SOFTMAX,
+    batch_length,
 )
 
 # Changed with any change to the layout constants compiled in above: Numba's
 # cache only notices changes to this file.
-KERNEL_VERSION = 3
+KERNEL_VERSION = 4
 
 # The Numba options of every CPU function (``compile.jit_options`` adds
 # ``cache``): no GIL, so fits in threads run in parallel; NumPy's error
@@ -697,6 +701,10 @@ def _score_sum(P, Yb, swb, m, out_kind):
     return total
 
 
+# The minibatch boundaries the CUDA host loop uses too.
+_batch_length = _inner(batch_length)
+
+
 class Buffers(NamedTuple):
     """The kernels' work buffers, as one argument (see ``network.Workspace``).
 
@@ -731,7 +739,7 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
                 opt_step, opt_state, opt_hp, lrs, t0,
                 reg, reg_hp, alpha, clip_value, clip_norm,
                 drop, noise_std, mixup_alpha, running, bn_momentum, bn_eps,
-                frozen, theta_frozen, totals, buffers):
+                frozen, theta_frozen, totals, control, merge_single, buffers):
     """Run one epoch of minibatch training in place.
 
     Parameters
@@ -781,6 +789,14 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
     totals : ndarray (2,), float64
         Receives the weighted training-score sum of the epoch's batches
         (hits, or squared errors for regression) and the weight sum.
+    control : ndarray (CONTROL_SIZE,), int64
+        Read before every minibatch: a nonzero ``control[CONTROL_STOP]``
+        (set by another thread) ends the epoch there. Receives the number
+        of minibatches completed, and ``control[CONTROL_DIVERGED] = 1`` when
+        a minibatch's loss was not finite (the epoch then ends before that
+        minibatch's update).
+    merge_single : bool
+        A last minibatch of one row joins the one before it.
     buffers : Buffers
         Work buffers, overwritten.
 
@@ -802,8 +818,11 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
     augment = noise_std > 0.0 or mixup_alpha > 0.0
     n_layers = sizes.shape[0] - 1
     n_out = sizes[n_layers]
-    for start in range(0, n, batch_size):
-        m = min(batch_size, n - start)
+    control[CONTROL_STEPS] = 0
+    control[CONTROL_DIVERGED] = 0
+    start = 0
+    while start < n and control[CONTROL_STOP] == 0:
+        m = _batch_length(start, n, batch_size, merge_single)
         sw_sum = _gather(X, Y, sw, order, start, m, Xb, Yb, swb)
         if augment:
             sw_sum = _augment(Xb, Yb, swb, m, X.shape[1], Y.shape[1],
@@ -813,6 +832,9 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
                      bn_momentum, bn_eps)
         D = _matrix(Dbuf, off[OFF_A, n_layers - 1], m, n_out)
         loss_sum = loss(P, Yb, swb, loss_hp, D)
+        if not np.isfinite(loss_sum):
+            control[CONTROL_DIVERGED] = 1
+            break
         totals[0] += _score_sum(P, Yb, swb, m, out_kind)
         totals[1] += sw_sum
         # Scale the output deltas, not the whole gradient, by 1 / sw_sum.
@@ -837,6 +859,8 @@ def train_epoch(theta, X, Y, sw, order, batch_size, shuffle, seed,
             for i in range(frozen[s, 0], frozen[s, 1]):
                 theta[i] = theta_frozen[i]
         step += 1
+        control[CONTROL_STEPS] = step
+        start += m
     return total
 
 
@@ -930,7 +954,7 @@ def signatures(dtype):
                            opt, A2, H1, H1, i64,
                            reg, H1, f64, f64, f64,
                            H1, f64, f64, A1, f64, f64,
-                           I2, A1, H1, B),
+                           I2, A1, H1, I1, b1, B),
         "loss_grad": f64(A1, R2, R2, R1, i64, I1, I2, i64, i64,
                          act_fwd, act_bwd, H2, i64, loss, H1, reg, H1, f64,
                          A1, f64, b1, B),

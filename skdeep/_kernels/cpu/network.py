@@ -12,6 +12,7 @@ import numpy as np
 
 from ..layout import (
     BN_EPSILON,
+    CONTROL_SIZE,
     OFF_A,
     OUT_KINDS,
     Layout,
@@ -194,16 +195,30 @@ class CpuNetwork:
                     opt_block, opt_state, opt_hp, lrs, t0, reg_block, reg_hp,
                     alpha, ws, clip_value=0.0, clip_norm=0.0, dropout=None,
                     noise_std=0.0, mixup_alpha=0.0, running=None,
-                    bn_momentum=0.9, frozen=None):
+                    bn_momentum=0.9, frozen=None, control=None,
+                    merge_single=False):
         """One compiled epoch; returns the summed ``batch_loss * batch_len``.
 
         ``ws.totals`` receives the epoch's running training-score sums.
+        ``control`` (int64, ``layout.CONTROL_SIZE``) lets another thread
+        stop the epoch after the current minibatch and receives the
+        minibatches completed and whether a loss was not finite (see
+        ``kernels.train_epoch``). With ``merge_single`` a last minibatch of
+        one row joins the one before (``ws`` then needs ``batch_size + 1``
+        rows).
         """
         layout = self.layout
         check_widths(layout, X, Y)
         loss, loss_hp = self.loss_block()
         if frozen is None:
             frozen = np.zeros((0, 2), dtype=np.int64)
+        if control is None:
+            control = np.zeros(CONTROL_SIZE, dtype=np.int64)
+        if ws.capacity < batch_size + bool(merge_single):
+            raise ValueError(
+                f"the workspace holds {ws.capacity} rows; batches of "
+                f"{batch_size} rows{' plus a merged row' if merge_single else ''} "
+                "need more.")
         # The kernel does not check buffer sizes: refuse what would overrun.
         if dropout is not None and (dropout > 0).any() and ws.M.size < ws.A.size:
             raise ValueError("dropout needs ws.enable_dropout() first.")
@@ -221,7 +236,8 @@ class CpuNetwork:
                 np.zeros(0) if dropout is None else dropout,
                 float(noise_std), float(mixup_alpha), self._running(running),
                 float(bn_momentum), BN_EPSILON, frozen,
-                theta.copy() if len(frozen) else theta, ws.totals, ws.buffers(),
+                theta.copy() if len(frozen) else theta, ws.totals, control,
+                bool(merge_single), ws.buffers(),
             )
 
 

@@ -19,6 +19,10 @@ import numpy as np
 
 from ..layout import (
     BN_EPSILON,
+    CONTROL_DIVERGED,
+    CONTROL_SIZE,
+    CONTROL_STEPS,
+    CONTROL_STOP,
     OFF_A,
     OFF_B,
     OFF_BETA,
@@ -28,6 +32,7 @@ from ..layout import (
     OFF_W,
     OUT_KINDS,
     Layout,
+    batch_length,
     check_widths,
     hyperparameter_matrix,
     hyperparameter_vector,
@@ -558,7 +563,8 @@ class CudaNetwork:
                     opt_block, opt_state, opt_hp, lrs, t0, reg_block, reg_hp,
                     alpha, ws, clip_value=0.0, clip_norm=0.0, dropout=None,
                     noise_std=0.0, mixup_alpha=0.0, running=None,
-                    bn_momentum=0.9, frozen=None):
+                    bn_momentum=0.9, frozen=None, control=None,
+                    merge_single=False):
         """One epoch of minibatch training; returns sum of ``batch_loss * m``.
 
         Arguments as :meth:`skdeep._kernels.cpu.network.CpuNetwork.train_epoch`,
@@ -575,15 +581,28 @@ class CudaNetwork:
         Dropout and input noise draw from device generators seeded with
         ``seed``, mixup from ``numpy.random.RandomState(seed)``: their
         random numbers differ from the CPU's, their distributions do not.
+
+        ``control`` and ``merge_single`` as on the CPU, except that the loop
+        runs here on the host: Ctrl-C (``KeyboardInterrupt``) ends the epoch
+        after the current minibatch and sets ``control[CONTROL_STOP]``, and
+        a non-finite loss is seen at the end of the epoch (reading it per
+        minibatch would stall the device).
         """
         from . import blocks
 
+        if control is None:
+            control = np.zeros(CONTROL_SIZE, dtype=np.int64)
         cuda = cuda_module()
         layout = self.layout
         check_widths(layout, X, Y)
         k = self.kernels
         cfg = k.config
         dws = self._workspace(ws)
+        if dws.capacity < batch_size + bool(merge_single):
+            raise ValueError(
+                f"the workspace holds {dws.capacity} rows; batches of "
+                f"{batch_size} rows{' plus a merged row' if merge_single else ''} "
+                "need more.")
         opt = blocks.as_optimizer_block(opt_block, self.dtype)
         reg = blocks.as_regularizer_block(reg_block, self.dtype)
         loss_kernel, loss_hp = self.loss_block()
@@ -636,10 +655,12 @@ class CudaNetwork:
             rs = np.random.RandomState(seed)
             perm = np.empty(n, dtype=np.int64)
             lams = []
-            for start in range(0, n, batch_size):
-                m = min(batch_size, n - start)
+            start = 0
+            while start < n:
+                m = batch_length(start, n, batch_size, merge_single)
                 lams.append(rs.beta(mixup_alpha, mixup_alpha))
                 perm[start:start + m] = rs.permutation(m)
+                start += m
             perm_d = dws.upload("mix_perm", perm)
             lams_d = dws.upload("mix_lam", np.asarray(lams, dtype=np.float64))
         else:
@@ -655,31 +676,41 @@ class CudaNetwork:
         n_part = grid_1d(n_params, cfg, cfg.red_blocks) if prepare else 0
         k.fill64[1, cfg.block](S, 0, S.size, 0.0)
         step = 0
-        for start in range(0, n, batch_size):
-            m = min(batch_size, n - start)
-            k.gather[grid_1d(m * max(d, k_out), cfg), cfg.block](
-                Xf, Yf, swf, order_d, start, m, d, k_out, dws.Xb, dws.Yb,
-                dws.swb, perm_d, lams_d, step if mixing and m > 1 else -1)
-            if noise_std > 0.0:
-                k.add_noise[cfg.rng_blocks, cfg.block](
-                    dws.Xb, m * d, float(noise_std), states)
-            self._forward(dws, theta_d, dws.Xb, 0, m, True, drop, bn_momentum,
-                          running_d, dws.A, a_last, states)
-            loss_kernel[1, cfg.block](
-                dws.A, a_last, dws.Yb, 0, dws.swb, 0, m, k_out, loss_hp_d, dws.D,
-                a_last, S, True)
-            self._backward(dws, theta_d, grad, dws.Xb, 0, m, False, drop, True)
-            if prepare:
-                reg[n_part, cfg.block](
-                    theta_d, grad, layout.n_weights, n_params, reg_hp_d,
-                    float(alpha), S, 0, frozen_d, n_frozen, float(clip_value))
-            opt[grid_1d(n_params, cfg), cfg.block](
-                theta_d, grad, state_f, n_params, opt_hp_d, lrs_d, step,
-                float(t0 + step + 1), S, n_part, m, float(alpha),
-                float(clip_norm), frozen_d, n_frozen, theta_frozen)
-            step += 1
+        start = 0
+        control[CONTROL_STEPS] = 0
+        control[CONTROL_DIVERGED] = 0
+        try:
+            while start < n and control[CONTROL_STOP] == 0:
+                m = batch_length(start, n, batch_size, merge_single)
+                k.gather[grid_1d(m * max(d, k_out), cfg), cfg.block](
+                    Xf, Yf, swf, order_d, start, m, d, k_out, dws.Xb, dws.Yb,
+                    dws.swb, perm_d, lams_d, step if mixing and m > 1 else -1)
+                if noise_std > 0.0:
+                    k.add_noise[cfg.rng_blocks, cfg.block](
+                        dws.Xb, m * d, float(noise_std), states)
+                self._forward(dws, theta_d, dws.Xb, 0, m, True, drop, bn_momentum,
+                              running_d, dws.A, a_last, states)
+                loss_kernel[1, cfg.block](
+                    dws.A, a_last, dws.Yb, 0, dws.swb, 0, m, k_out, loss_hp_d, dws.D,
+                    a_last, S, True)
+                self._backward(dws, theta_d, grad, dws.Xb, 0, m, False, drop, True)
+                if prepare:
+                    reg[n_part, cfg.block](
+                        theta_d, grad, layout.n_weights, n_params, reg_hp_d,
+                        float(alpha), S, 0, frozen_d, n_frozen, float(clip_value))
+                opt[grid_1d(n_params, cfg), cfg.block](
+                    theta_d, grad, state_f, n_params, opt_hp_d, lrs_d, step,
+                    float(t0 + step + 1), S, n_part, m, float(alpha),
+                    float(clip_norm), frozen_d, n_frozen, theta_frozen)
+                step += 1
+                control[CONTROL_STEPS] = step
+                start += m
+        except KeyboardInterrupt:
+            control[CONTROL_STOP] = 1
 
         s = S.copy_to_host()
+        if not math.isfinite(s[S_TOTAL]):
+            control[CONTROL_DIVERGED] = 1
         dws.totals[0] = s[S_SCORE]
         dws.totals[1] = s[S_SW_TOTAL]
         if not isinstance(ws, CudaWorkspace):
@@ -691,3 +722,4 @@ class CudaNetwork:
         if running_host is not None:
             running[...] = running_d.copy_to_host()
         return float(s[S_TOTAL])
+
