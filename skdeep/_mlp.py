@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
+from collections import defaultdict
 from numbers import Integral, Real
 
 import numpy as np
@@ -21,7 +23,12 @@ from sklearn.base import (
     is_classifier,
 )
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    Options,
+    StrOptions,
+)
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
@@ -39,6 +46,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _training
+from ._compile_check import plugin_compile_errors
 from ._device import cuda_status, make_network, resolve_device
 from ._kernels.layout import Layout
 from ._parameters import (
@@ -49,10 +57,30 @@ from ._parameters import (
     transfer,
     unpack,
 )
-from ._plan import activation_names, resolve_activations, resolve_plan, resolve_solver
+from ._plan import (
+    activation_names,
+    linked_params,
+    overridden_estimator_params,
+    resolve_activations,
+    resolve_plan,
+    resolve_solver,
+)
+from ._registry import did_you_mean
 from ._schedules import SCHEDULE_NAMES, LearningRateSchedule
-from ._spec import Activation, Initializer, Loss, Optimizer, Regularizer
+from ._spec import (
+    Activation,
+    Initializer,
+    Loss,
+    Optimizer,
+    Regularizer,
+    with_hyperparameters,
+)
 from ._training import TrainingState
+
+# Estimator parameters holding a plugin name or spec object: their kind.
+_PLUGIN_PARAMS = {"activation": "activation", "solver": "optimizer",
+                  "initializer": "initializer", "regularizer": "regularizer",
+                  "loss": "loss"}
 
 
 def _store_parameters(estimator, parameters):
@@ -69,6 +97,94 @@ def _store_parameters(estimator, parameters):
 class BaseMultilayerPerceptron(BaseEstimator):
     """Shared implementation; use :class:`MLPClassifier` or
     :class:`MLPRegressor`."""
+
+    # The HTML repr links the estimator's page of the API reference.
+    _doc_link_module = "skdeep"
+    _doc_link_template = (
+        "https://skdeep.readthedocs.io/en/stable/api/generated/"
+        "skdeep.{estimator_name}.html")
+
+    def set_params(self, **params):
+        """Set the parameters of this estimator.
+
+        Besides scikit-learn's ``<parameter>__<name>`` keys for parameters
+        holding objects, a plugin's hyperparameters can be set when the
+        parameter holds a name: ``solver__rho`` with ``solver="rmsprop"``
+        makes it ``Optimizer("rmsprop", rho=...)`` (keeping the estimator
+        parameters a solver given by name follows), ``activation__alpha``
+        sets ``alpha`` of every hidden layer whose activation has it, and
+        ``learning_rate__gamma`` with ``learning_rate="step"`` makes it
+        ``StepDecay(gamma=...)``. Names are set before hyperparameters, so a
+        grid may vary both (``{"solver": ["rmsprop"], "solver__rho": [...]}``).
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : estimator instance
+        """
+        nested = defaultdict(dict)
+        for key, value in params.items():
+            outer, sep, inner = key.partition("__")
+            if sep and (outer in _PLUGIN_PARAMS or outer == "learning_rate"):
+                nested[outer][inner] = value
+        super().set_params(**{key: value for key, value in params.items()
+                              if key.partition("__")[0] not in nested
+                              or "__" not in key})
+        for outer, inner in nested.items():
+            setattr(self, outer, self._with_nested(outer, inner))
+        return self
+
+    def _validate_params(self):
+        try:
+            super()._validate_params()
+        except InvalidParameterError as exc:
+            raise InvalidParameterError(f"{exc}{self._near_miss()}") from None
+
+    def _near_miss(self):
+        """`` Did you mean ...?`` for a string parameter outside its options."""
+        for name, constraints in self._parameter_constraints.items():
+            value = getattr(self, name, None)
+            options = [o for c in constraints if isinstance(c, StrOptions)
+                       for o in c.options]
+            if isinstance(value, str) and options and value not in options:
+                return did_you_mean(value, sorted(options))
+        return ""
+
+    def _with_nested(self, param, params):
+        """The value of ``param`` with its nested ``params`` set."""
+        value = getattr(self, param)
+        if param != "learning_rate":
+            linked = linked_params(self) if param == "solver" else None
+            return with_hyperparameters(_PLUGIN_PARAMS[param], value, params,
+                                        linked=linked, param_name=param)
+        if isinstance(value, str):
+            if value not in SCHEDULE_NAMES:
+                raise ValueError(
+                    f"Invalid parameter learning_rate__{next(iter(params))}: "
+                    f"learning_rate={value!r} has no hyperparameters (the "
+                    "invscaling exponent is power_t). Schedules with "
+                    f"hyperparameters: {', '.join(SCHEDULE_NAMES)}, e.g. "
+                    "learning_rate='step', learning_rate__gamma=0.5."
+                )
+            value = SCHEDULE_NAMES[value]()
+        return value.set_params(**params)
+
+    def __sklearn_clone__(self):
+        # ``transfer_from`` is only read (its weights are copied at fit):
+        # the clone keeps that very object, where cloning it would drop
+        # the weights (clone, cross_val_score and GridSearchCV clone).
+        source = self.transfer_from
+        if source is None:
+            return super().__sklearn_clone__()
+        shallow = copy.copy(self)
+        shallow.transfer_from = None
+        clone = shallow.__sklearn_clone__()
+        clone.transfer_from = source
+        return clone
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": [
@@ -198,6 +314,14 @@ class BaseMultilayerPerceptron(BaseEstimator):
     def _fit_unsafe(self, X, y, sample_weight, incremental, validation_data):
         plan = resolve_plan(self)
         optimizer = plan.optimizer
+        for key, value in overridden_estimator_params(self, optimizer):
+            warnings.warn(
+                f"{key}={getattr(self, key)!r} has no effect: "
+                f"solver={self.solver!r} sets {key}={value!r}. Set it on the "
+                f"optimizer instead (solver__{key}={getattr(self, key)!r}), or "
+                f"pass solver={optimizer[0].name!r} by name to take the "
+                "estimator's value.",
+                UserWarning, stacklevel=4)
         if incremental and not plan.stochastic:
             raise AttributeError(
                 f"partial_fit is only available for stochastic optimizers. "
@@ -240,8 +364,12 @@ class BaseMultilayerPerceptron(BaseEstimator):
             stochastic_only["batch_norm"] = self.batch_norm
         if stochastic_only and not plan.stochastic:
             raise ValueError(
-                f"{', '.join(stochastic_only)} apply to stochastic solvers; "
-                f"solver {optimizer[0].name!r} optimizes the full-batch loss."
+                f"{', '.join(stochastic_only)} "
+                f"{'needs' if len(stochastic_only) == 1 else 'need'} a "
+                f"stochastic solver, but solver={optimizer[0].name!r} "
+                "optimizes the full-batch loss. Use solver='adam' (or "
+                "another minibatch optimizer), or remove "
+                f"{', '.join(stochastic_only)}."
             )
         self._dropout_rates(len(plan.hidden))  # validate before training
 
@@ -294,19 +422,21 @@ class BaseMultilayerPerceptron(BaseEstimator):
             validation_data = self._weight_validation_data(validation_data, y_raw,
                                                            dtype)
         device = resolve_device(self.device, report=print if self.verbose else None)
-        net = make_network(device, layer_units, plan.activations,
-                           self.out_activation_, dtype, loss=plan.loss,
-                           batch_norm=plan.batch_norm)
-        self.device_ = device
-        theta, running = pack(layout, parameters_of(self), dtype)
-        reg = _training.regularizer(net, plan.regularizer)
-        if stochastic:
-            _training.fit_stochastic(self, net, theta, X, Y, sample_weight, y_raw,
-                                     optimizer, reg, incremental, running,
-                                     self.training_state_, not unweighted,
-                                     validation_data, frozen)
-        else:
-            _training.fit_lbfgs(self, net, theta, X, Y, sample_weight, reg, frozen)
+        with plugin_compile_errors(plan):
+            net = make_network(device, layer_units, plan.activations,
+                               self.out_activation_, dtype, loss=plan.loss,
+                               batch_norm=plan.batch_norm)
+            self.device_ = device
+            theta, running = pack(layout, parameters_of(self), dtype)
+            reg = _training.regularizer(net, plan.regularizer)
+            if stochastic:
+                _training.fit_stochastic(self, net, theta, X, Y, sample_weight,
+                                         y_raw, optimizer, reg, incremental,
+                                         running, self.training_state_,
+                                         not unweighted, validation_data, frozen)
+            else:
+                _training.fit_lbfgs(self, net, theta, X, Y, sample_weight, reg,
+                                    frozen)
         if not np.isfinite(theta).all():
             raise ValueError(
                 "Solver produced non-finite parameter weights. The input data may"
@@ -526,12 +656,15 @@ _EXTRA_PARAMS_DOC = """
         Initialize the leading layers from another fitted estimator
         (skdeep's or sklearn's), or from a dict with its ``coefs_`` and
         ``intercepts_`` (and optionally the batch-norm and activation
-        parameter lists). Used on the first fit only. Pass a dict inside
-        ``GridSearchCV``: cloning an estimator parameter unfits it.
+        parameter lists). Used on the first fit only. The source is only
+        read: ``clone`` (and so ``cross_val_score`` and ``GridSearchCV``)
+        keeps the very same fitted object. As a value in a parameter grid
+        ``GridSearchCV`` clones it, so pass the dict form there.
 
     transfer_layers : int, default=None
         Number of leading weight layers to copy from ``transfer_from``
-        (default: all of its layers). Shapes must match.
+        (default: all of its layers). Shapes must match. Only used with
+        ``transfer_from``.
 
     frozen_layers : sequence of int, default=None
         Indices of weight layers (0 is the first, -1 the output layer) whose
@@ -541,7 +674,7 @@ _EXTRA_PARAMS_DOC = """
 
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where to train. "cuda" trains on an NVIDIA GPU through numba-cuda
-        (``pip install "skdeep[cuda]"``) and raises an error at ``fit`` when
+        (``pip install "skdeep-mlp[cuda]"``) and raises an error at ``fit`` when
         none is usable; "auto" uses a GPU when one is usable and the CPU
         otherwise (saying so when ``verbose``). Fitted models hold their
         parameters as NumPy arrays: they pickle, and predict on a GPU when

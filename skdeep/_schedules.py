@@ -237,6 +237,10 @@ class LearningRateSchedule(BaseEstimator):
         return np.full(n_steps, float(epoch))
 
 
+# Public as skdeep.LearningRateSchedule: error messages name it so.
+LearningRateSchedule.__module__ = "skdeep"
+
+
 class ConstantSchedule(LearningRateSchedule):
     """Constant learning rate: ``lr = lr0``.
 

@@ -46,20 +46,32 @@ def fit_lbfgs(est, net, theta, X, Y, sw, reg, frozen=None):
     alpha = float(est.alpha)
     frozen = () if frozen is None else frozen
 
+    losses = []
+
     def fun(x):
         theta[:] = x
         loss = net.loss_grad(theta, X, Y, sw, reg_block, reg_hp, alpha, ws)
         grad = ws.grad.astype(np.float64)
         for start, stop in frozen:
             grad[start:stop] = 0.0
+        losses.append(loss)
         return loss, grad
 
+    def report(xk):
+        # scipy >= 1.15 ignores iprint, so verbose printed nothing: print
+        # the stochastic solvers' line (L-BFGS-B evaluates the accepted
+        # point last before it calls back).
+        report.iteration += 1
+        print(f"Iteration {report.iteration}, loss = {losses[-1]:.8f}")
+
+    report.iteration = 0
     iprint = 1 if est.verbose is True or est.verbose >= 1 else -1
     result = scipy.optimize.minimize(
         fun,
         theta.astype(np.float64),
         method="L-BFGS-B",
         jac=True,
+        callback=report if est.verbose else None,
         options={
             "maxfun": est.max_fun,
             "maxiter": est.max_iter,
