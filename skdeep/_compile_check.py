@@ -29,6 +29,9 @@ class PluginCompileError(ValueError):
     """A plugin's function cannot be compiled for skdeep's kernels."""
 
 
+PluginCompileError.__module__ = "skdeep"  # public as skdeep.PluginCompileError
+
+
 def _functions(kind, record):
     """``[(field, function, n_arguments)]`` of the compiled functions."""
     n_hp = len(record.hyperparameters)

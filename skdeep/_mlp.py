@@ -355,7 +355,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
         self._check_targets(Y)
         stochastic_only = {
             name: getattr(self, name)
-            for name in ("clip_value", "clip_norm", "input_noise", "mixup_alpha")
+            for name in ("clip_value", "clip_norm", "input_noise", "mixup_alpha",
+                         "callbacks")
             if getattr(self, name)
         }
         if np.any(np.asarray(self.dropout, dtype=float) > 0):
@@ -631,7 +632,8 @@ _EXTRA_PARAMS_DOC = """
         Each is called as ``callback(estimator, record)`` after every epoch,
         with ``record`` the epoch's entry of ``history_`` and the
         estimator's ``coefs_``/``intercepts_`` holding the current weights.
-        Returning ``True`` stops training.
+        Returning ``True`` stops training. Needs a stochastic solver
+        ("lbfgs" has no epochs: an error).
 
     batch_norm : bool or sequence of bool, default=False
         Batch normalization after each hidden dense layer (or one flag per
@@ -642,15 +644,18 @@ _EXTRA_PARAMS_DOC = """
 
     batch_norm_momentum : float in [0, 1), default=0.9
         Weight of the old value in the running statistics' update
-        ``running = momentum * running + (1 - momentum) * batch``.
+        ``running = momentum * running + (1 - momentum) * batch``; only
+        used with ``batch_norm``.
 
     early_stopping_metric : {"score", "loss"}, default="score"
         What early stopping watches on the validation set: the score
-        (sklearn's behaviour; R² for the regressor) or the loss.
+        (sklearn's behaviour; R² for the regressor) or the loss. Only used
+        with ``early_stopping``.
 
     restore_best_weights : bool, default=True
         With ``early_stopping``, end with the weights of the best validation
-        epoch (sklearn's behaviour) rather than the last epoch's.
+        epoch (sklearn's behaviour) rather than the last epoch's. Only used
+        with ``early_stopping``.
 
     transfer_from : fitted MLP estimator or dict, default=None
         Initialize the leading layers from another fitted estimator
@@ -706,21 +711,29 @@ _COMMON_PARAMS_DOC = """
         "logistic", "tanh", "relu", "leaky_relu", "prelu", "elu", "selu", "gelu",
         "swish", "silu", "mish", "softplus", or from a plugin), an
         :class:`skdeep.Activation` with hyperparameters, or one entry per
-        hidden layer.
+        hidden layer. ``activation__<hp>`` works on names too
+        (``activation="leaky_relu"``, ``activation__alpha``); with one
+        entry per layer it sets every layer whose activation has ``<hp>``.
 
     solver : str or skdeep.Optimizer, default="adam"
         "lbfgs", "sgd", "adam" as in sklearn, any other registered optimizer
         ("adamw", "adamax", "nadam", "adagrad", "rmsprop", ...), or an
-        :class:`skdeep.Optimizer` whose hyperparameters can be searched
-        (``solver__rho``). By name, "sgd" takes ``momentum`` and
-        ``nesterovs_momentum`` and the Adam family ``beta_1``, ``beta_2``,
-        ``epsilon`` from this estimator, as sklearn's solvers do.
+        :class:`skdeep.Optimizer` with hyperparameters. ``solver__<hp>``
+        works in ``set_params`` and ``GridSearchCV`` either way
+        (``solver="rmsprop"`` with ``solver__rho``). By name, "sgd" takes
+        ``momentum`` and ``nesterovs_momentum`` and the Adam family
+        ``beta_1``, ``beta_2``, ``epsilon`` from this estimator, as
+        sklearn's solvers do; an :class:`skdeep.Optimizer` uses its own
+        values (and the plugin's defaults), and a fit warns when that
+        overrides one of those estimator parameters set to a non-default
+        value.
 
     alpha : float, default=0.0001
         Strength of the weight penalty (L2 by default).
 
     batch_size : int or "auto", default="auto"
-        Minibatch size; "auto" is ``min(200, n_samples)``.
+        Minibatch size; "auto" is ``min(200, n_samples)``. Not used by
+        "lbfgs" (full batch).
 
     learning_rate : str or skdeep.LearningRateSchedule, default="constant"
         Learning-rate schedule. "constant", "invscaling" and "adaptive" are
@@ -730,19 +743,23 @@ _COMMON_PARAMS_DOC = """
         "plateau" (reduce on the validation loss, or the training loss
         without validation data), or a schedule object such as
         ``skdeep.StepDecay(step_size=20, gamma=0.5)``, apply to every
-        stochastic optimizer, per epoch or per step.
+        stochastic optimizer, per epoch or per step. A schedule's
+        hyperparameters can be searched on its name
+        (``learning_rate="step"``, ``learning_rate__gamma``). Not used by
+        "lbfgs".
 
     learning_rate_init : float, default=0.001
-        Initial learning rate of stochastic solvers.
+        Initial learning rate of stochastic solvers (not used by "lbfgs").
 
     power_t : float, default=0.5
-        Exponent of the "invscaling" schedule.
+        Exponent of the "invscaling" schedule; only used with
+        ``learning_rate="invscaling"``.
 
     max_iter : int, default=200
         Maximum number of epochs (stochastic solvers) or iterations (lbfgs).
 
     shuffle : bool, default=True
-        Whether to shuffle samples in each epoch.
+        Whether to shuffle samples in each epoch (stochastic solvers).
 
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, shuffling and the validation split.
@@ -753,37 +770,48 @@ _COMMON_PARAMS_DOC = """
     verbose : bool or int, default=False
         ``True``/1: a progress bar with the loss and validation loss of each
         epoch (with ``tqdm`` installed; otherwise sklearn's lines). 2:
-        sklearn's per-epoch lines.
+        sklearn's per-epoch lines. With "lbfgs", the loss of every
+        iteration.
 
     warm_start : bool, default=False
         Reuse the previous solution as initialization.
 
     momentum : float, default=0.9
-        Momentum of "sgd".
+        Momentum of "sgd"; only used when ``solver="sgd"`` by name (an
+        :class:`skdeep.Optimizer` carries its own, and a fit warns when it
+        overrides a value set here).
 
     nesterovs_momentum : bool, default=True
-        Whether "sgd" uses Nesterov's momentum.
+        Whether "sgd" uses Nesterov's momentum; only used when
+        ``solver="sgd"`` by name.
 
     early_stopping : bool, default=False
         Stop when the validation score (or loss, see
         ``early_stopping_metric``) stops improving by ``tol`` for
         ``n_iter_no_change`` epochs, on ``validation_fraction`` of the
         training data or on ``validation_data`` given to ``fit``.
+        Stochastic solvers only: "lbfgs" ignores it, as sklearn's does.
 
     validation_fraction : float, default=0.1
-        Fraction of training data held out for early stopping.
+        Fraction of training data held out for early stopping; only used
+        with ``early_stopping`` and no ``validation_data``.
 
     beta_1, beta_2 : float, default=0.9, 0.999
-        Moment decay rates of the Adam family.
+        Moment decay rates of the Adam family ("adam", "adamw", "adamax",
+        "nadam"); only used when the solver is given by name (an
+        :class:`skdeep.Optimizer` carries its own, and a fit warns when it
+        overrides a value set here).
 
     epsilon : float, default=1e-8
-        Numerical stability term of the adaptive optimizers.
+        Numerical stability term of the adaptive optimizers (the Adam
+        family, "adagrad", "rmsprop"), given by name.
 
     n_iter_no_change : int, default=10
-        Epochs without ``tol`` improvement before stopping.
+        Epochs without ``tol`` improvement before stopping (stochastic
+        solvers).
 
     max_fun : int, default=15000
-        Maximum number of loss evaluations of "lbfgs".
+        Maximum number of loss evaluations; only used by "lbfgs".
 """
 
 _ATTRIBUTES_DOC = """

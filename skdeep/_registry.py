@@ -310,9 +310,9 @@ class Registry:
             return table[name].record
         except (KeyError, TypeError):
             available = ", ".join(sorted(table))
-            where = f"{param_name}={name!r}: " if param_name else ""
+            where = f" (given as {param_name}={name!r})" if param_name else ""
             raise ValueError(
-                f"{where}unknown {kind} {name!r}.{did_you_mean(name, table)} "
+                f"Unknown {kind} {name!r}{where}.{did_you_mean(name, table)} "
                 f"Available {plural(kind)}: {available}. Installed plugin "
                 "packages add more; `python -m skdeep plugins` lists them."
             ) from None
