@@ -325,7 +325,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if incremental and not plan.stochastic:
             raise AttributeError(
                 f"partial_fit is only available for stochastic optimizers. "
-                f"{optimizer[0].name} is not stochastic."
+                f"{optimizer[0].name} is not stochastic: use fit, or a "
+                "minibatch solver such as solver='adam'."
             )
 
         first_pass = not hasattr(self, "coefs_") or (
@@ -383,14 +384,18 @@ class BaseMultilayerPerceptron(BaseEstimator):
             if expected != layer_units:
                 raise ValueError(
                     f"warm_start/partial_fit needs the same layer sizes as the "
-                    f"fitted model {expected}, got {layer_units}."
+                    f"fitted model {expected}, got {layer_units}. To change "
+                    "hidden_layer_sizes or the number of features, set "
+                    "warm_start=False (a new fit)."
                 )
         stochastic = plan.stochastic
         if validation_data is not None:
             if not stochastic:
                 raise ValueError(
                     "validation_data needs a stochastic solver; solver "
-                    f"{optimizer[0].name!r} has no epochs to validate."
+                    f"{optimizer[0].name!r} has no epochs to validate. Use a "
+                    "minibatch solver such as solver='adam', or drop "
+                    "validation_data."
                 )
             validation_data = self._validate_validation_data(validation_data, dtype)
         validate = stochastic and (self.early_stopping or validation_data is not None)
@@ -405,7 +410,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 raise ValueError(
                     "warm_start/partial_fit needs the same batch_norm layers "
                     "and activations with learned parameters as the fitted "
-                    "model."
+                    "model; set warm_start=False to change them (a new fit)."
                 )
             if stochastic and getattr(self, "loss_curve_", None) is None:
                 self._init_history(stochastic, validate)
@@ -441,7 +446,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if not np.isfinite(theta).all():
             raise ValueError(
                 "Solver produced non-finite parameter weights. The input data may"
-                " contain large values and need to be preprocessed."
+                " contain large values and need to be preprocessed (e.g. "
+                "sklearn.preprocessing.StandardScaler), or the step is too "
+                "large: lower learning_rate_init, or set clip_norm."
             )
         vars(self).update(unpack(layout, theta, running))
         return self
@@ -466,7 +473,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if y_val.shape[0] != X_val.shape[0]:
             raise ValueError(
                 f"validation_data has {X_val.shape[0]} rows in X_val but "
-                f"{y_val.shape[0]} in y_val."
+                f"{y_val.shape[0]} in y_val; give one target per row."
             )
         Y_val = self._encode_targets(y_val)
         Y_val = np.ascontiguousarray(Y_val.reshape(len(y_val), -1), dtype=dtype)
@@ -556,7 +563,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if plugin.full_batch:
             raise AttributeError(
                 "partial_fit is only available for stochastic"
-                " optimizers. %s is not stochastic." % plugin.name
+                " optimizers. %s is not stochastic: use fit, or a minibatch"
+                " solver such as solver='adam'." % plugin.name
             )
         return True
 
@@ -1232,7 +1240,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         if name == "poisson" and (Y < 0).any():
             raise ValueError(
                 "loss='poisson' requires non-negative target values; y has "
-                f"a minimum of {Y.min()}."
+                f"a minimum of {Y.min()}. Use loss='squared_error' (or "
+                "'huber'), or shift y."
             )
 
     def predict(self, X):

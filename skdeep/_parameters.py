@@ -121,7 +121,8 @@ def transfer(params, layout, donor, transfer_layers):
     if count > min(len(coefs), n_layers):
         raise ValueError(
             f"transfer_layers={count} but the source has {len(coefs)} and "
-            f"this network {n_layers} weight layers."
+            f"this network {n_layers} weight layers; use at most "
+            f"transfer_layers={min(len(coefs), n_layers)}."
         )
     for i in range(count):
         shape = np.shape(coefs[i])

@@ -76,7 +76,10 @@ def hidden_sizes(sizes):
         sizes = [sizes]
     sizes = list(sizes)
     if np.any(np.array(sizes) <= 0):
-        raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        raise ValueError(
+            f"hidden_layer_sizes must be > 0, got {sizes}: each entry is the "
+            "number of units of a hidden layer, e.g. (100,) or (64, 32)."
+        )
     if not all(isinstance(s, Integral) and not isinstance(s, bool) for s in sizes):
         raise TypeError(
             f"hidden_layer_sizes must be whole numbers of units, got {sizes}."

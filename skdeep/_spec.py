@@ -68,7 +68,7 @@ class _PluginSpec:
         return type(self) is type(other) and self.get_params() == other.get_params()
 
     def __hash__(self):
-        return hash((type(self), repr(sorted(self.get_params().items()))))
+        return hash((type(self), self.name))  # equal objects share the name
 
     def __repr__(self):
         params = self.get_params()
@@ -177,6 +177,10 @@ _document(Loss, "A training loss by name, with hyperparameters.",
           '"huber", delta=0.5', "'huber', delta=0.5")
 
 
+def _article(word):
+    return "an" if word[0] in "aeiou" else "a"
+
+
 SPEC_TYPES = {
     "activation": Activation,
     "optimizer": Optimizer,
@@ -233,8 +237,8 @@ def with_name(kind, value, linked=None, param_name=None):
         return value
     if not isinstance(value, str):
         raise TypeError(
-            f"{param_name or kind} must be a {kind} name (str) or a "
-            f"skdeep.{spec_type.__name__}; got {value!r}."
+            f"{param_name or kind} must be {_article(kind)} {kind} name (str) "
+            f"or a skdeep.{spec_type.__name__}; got {value!r}."
         )
     from ._registry import get_registry
 
@@ -265,7 +269,7 @@ def resolve(kind, value, linked=None, param_name=None):
     hyperparameters : dict of str to float
         In the order the plugin's functions receive them.
     """
-    from ._registry import get_registry
+    from ._registry import did_you_mean, get_registry
     from .plugin_types import bounds_problem
 
     param_name = param_name or kind
@@ -276,7 +280,7 @@ def resolve(kind, value, linked=None, param_name=None):
         name, given = value.name, value.hyperparameters
     else:
         raise TypeError(
-            f"{param_name} must be a {kind} name (str) or a "
+            f"{param_name} must be {_article(kind)} {kind} name (str) or a "
             f"skdeep.{spec_type.__name__} object, got {value!r}."
         )
     if not isinstance(name, str):
@@ -289,6 +293,7 @@ def resolve(kind, value, linked=None, param_name=None):
         raise ValueError(
             f"{param_name}: {kind} {name!r} has no hyperparameter "
             f"{', '.join(sorted(unknown))}. Accepted: {accepted}."
+            f"{did_you_mean(sorted(unknown)[0], declared)}"
         )
     values = dict(declared)
     if isinstance(value, str) and linked is not None:

@@ -247,7 +247,8 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
     n_state = max(plugin.n_state, 1)
 
     if est.early_stopping and incremental:
-        raise ValueError("partial_fit does not support early_stopping=True")
+        raise ValueError("partial_fit does not support early_stopping=True; "
+                         "use fit, or set early_stopping=False")
     validate = est.early_stopping or validation_data is not None
     if validate:
         X_train, Y_train, sw_train, X_val, Y_val, sw_val, y_val = (

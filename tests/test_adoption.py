@@ -5,12 +5,12 @@ silent ignores, messages, project files."""
 import pickle
 import re
 import statistics
+import types
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV, cross_validate
@@ -287,6 +287,19 @@ def test_hook_without_hookimpl_is_reported():
     assert "unmarked" not in get_registry().names("activation")
 
 
+def test_entry_point_hook_without_hookimpl_warns_and_is_dropped(monkeypatch):
+    from skdeep._registry import PluginWarning
+    from tests.test_registry import _FakeEntryPoint, _registry_with
+
+    module = types.ModuleType("unmarked_module")
+    module.skdeep_activations = lambda: [
+        ActivationPlugin("unmarked_ep", _identity, _derivative)]
+    registry = _registry_with(monkeypatch, [_FakeEntryPoint("ep", module)])
+    with pytest.warns(PluginWarning, match="skdeep_activations without "
+                      "@skdeep.hookimpl"):
+        assert "unmarked_ep" not in registry.names("activation")
+
+
 # -- hyperparameter bounds ----------------------------------------------------
 @pytest.mark.parametrize("spec, error, pattern", [
     (Optimizer("rmsprop", rho=-5.0), ValueError, r"'rho'.*-5.0.*\[0, 1\)"),
@@ -378,6 +391,7 @@ def test_stochastic_only_parameter_with_lbfgs_says_how_to_fix_it(data):
 
 # -- project files ------------------------------------------------------------
 def test_version_comes_from_one_place():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "version" in pyproject["project"]["dynamic"]
     assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {
@@ -387,6 +401,7 @@ def test_version_comes_from_one_place():
 
 
 def test_project_files():
+    tomllib = pytest.importorskip("tomllib")
     assert "BSD 3-Clause License" in (ROOT / "LICENSE").read_text()
     assert "## Unreleased" in (ROOT / "CHANGELOG.md").read_text()
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
