@@ -217,6 +217,11 @@ def with_hyperparameters(kind, value, params, linked=None, param_name=None):
                 spec.set_params(**{key: v})
         return type(value)(layers)
     spec = with_name(kind, value, linked, param_name)
+    if "name" in params:
+        spec.set_params(name=params["name"])
+    from ._registry import get_registry
+
+    get_registry().get(kind, spec.name, param_name=param_name)  # a typo?
     declared = spec.get_params()
     unknown = sorted(set(params) - set(declared))
     if unknown:

@@ -98,6 +98,8 @@ def test_nested_hp_the_plugin_lacks_is_refused_naming_what_it_has():
         MLPClassifier(activation="relu").set_params(activation__alpha=0.5)
     with pytest.raises(ValueError, match="Unknown optimizer 'rmsprp'.*'rmsprop'"):
         MLPClassifier(solver="rmsprp").set_params(solver__rho=0.5)
+    with pytest.raises(ValueError, match="Unknown optimizer 'rmsprp'.*'rmsprop'"):
+        MLPClassifier(solver=Optimizer("rmsprp")).set_params(solver__rho=0.5)
 
 
 def test_activation_hp_applies_to_every_layer_that_has_it():
