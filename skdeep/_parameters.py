@@ -107,8 +107,8 @@ def transfer(params, layout, donor, transfer_layers):
     else:
         if not hasattr(donor, "coefs_"):
             raise ValueError(
-                f"transfer_from is a {type(donor).__name__} that is not "
-                "fitted: fit it first, or pass its weights as a dict "
+                f"transfer_from ({type(donor).__name__}) is not fitted: fit "
+                "it first, or pass its weights as a dict "
                 "(transfer_from={'coefs_': model.coefs_, 'intercepts_': "
                 "model.intercepts_}). A fitted source survives clone, "
                 "cross_val_score and GridSearchCV; as a value in a parameter "
