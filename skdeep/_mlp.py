@@ -126,14 +126,14 @@ class BaseMultilayerPerceptron(BaseEstimator):
         -------
         self : estimator instance
         """
-        nested = defaultdict(dict)
+        nested, plain = defaultdict(dict), {}
         for key, value in params.items():
             outer, sep, inner = key.partition("__")
             if sep and (outer in _PLUGIN_PARAMS or outer == "learning_rate"):
                 nested[outer][inner] = value
-        super().set_params(**{key: value for key, value in params.items()
-                              if key.partition("__")[0] not in nested
-                              or "__" not in key})
+            else:
+                plain[key] = value
+        super().set_params(**plain)
         for outer, inner in nested.items():
             setattr(self, outer, self._with_nested(outer, inner))
         return self
