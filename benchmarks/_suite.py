@@ -148,8 +148,12 @@ def cpu_model():
 
 
 def versions():
-    found = {"python": platform.python_version()}
-    for dist in ("skdeep", "numpy", "scipy", "scikit-learn", "numba",
+    import skdeep
+
+    # The distribution is skdeep-mlp; the package's own version is the
+    # source of truth (it also holds in a checkout that is not installed).
+    found = {"python": platform.python_version(), "skdeep": skdeep.__version__}
+    for dist in ("numpy", "scipy", "scikit-learn", "numba",
                  "threadpoolctl", "torch", "mnist1d", "matplotlib"):
         try:
             found[dist] = importlib.metadata.version(dist)

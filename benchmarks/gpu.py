@@ -12,7 +12,7 @@ compiles), the speed-up over skdeep's CPU path and the achieved GFLOP/s
 (3 x the forward matrix-product FLOPs per epoch); skdeep's epoch times are
 its ``history_`` records, which leave out the one copy of the data to the
 device. Needs an NVIDIA GPU and
-``pip install "skdeep[cuda]"``::
+``pip install "skdeep-mlp[cuda]"``::
 
     python benchmarks/gpu.py [--repeats 3] [--epochs 3] [--quick]
 

@@ -10,7 +10,7 @@ command-line argument (default: the current directory)::
 
     python examples/plot_onnx_export.py /tmp
 
-Needs the ``onnx`` extra: ``pip install "skdeep[onnx]"``.
+Needs the ``onnx`` extra: ``pip install "skdeep-mlp[onnx]"``.
 """
 
 import sys

@@ -8,7 +8,7 @@ Every stochastic fit records its loss per epoch (``loss_curve_``) and a
 validation loss and score. :class:`~skdeep.TrainingCurveDisplay` draws them:
 training and validation loss on the left, accuracy on the right.
 
-matplotlib is needed: ``pip install "skdeep[plot]"``.
+matplotlib is needed: ``pip install "skdeep-mlp[plot]"``.
 """
 
 # %%

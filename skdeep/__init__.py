@@ -20,6 +20,7 @@ _LAZY = {
     "register_plugin": "skdeep._api",
     "PluginConflictError": "skdeep._registry",
     "PluginWarning": "skdeep._registry",
+    "PluginCompileError": "skdeep._compile_check",
     "list_plugins": "skdeep._api",
     "TrainingCurveDisplay": "skdeep._display",
     "TrainingState": "skdeep._training",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 
-CUDA_INSTALL_HINT = 'pip install "skdeep[cuda]"'
+CUDA_INSTALL_HINT = 'pip install "skdeep-mlp[cuda]"'
 
 
 @functools.lru_cache(maxsize=1)

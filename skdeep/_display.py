@@ -17,7 +17,7 @@ def _check_matplotlib_support(caller_name):
         raise ImportError(
             f"{caller_name} requires matplotlib, an optional dependency of "
             "skdeep. Install it with `pip install matplotlib` or "
-            "`pip install skdeep[plot]`."
+            "`pip install 'skdeep-mlp[plot]'`."
         ) from e
 
 

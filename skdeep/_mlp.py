@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
+from collections import defaultdict
 from numbers import Integral, Real
 
 import numpy as np
@@ -21,7 +23,12 @@ from sklearn.base import (
     is_classifier,
 )
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    Options,
+    StrOptions,
+)
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
@@ -39,6 +46,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _training
+from ._compile_check import plugin_compile_errors
 from ._device import cuda_status, make_network, resolve_device
 from ._kernels.layout import Layout
 from ._parameters import (
@@ -49,11 +57,31 @@ from ._parameters import (
     transfer,
     unpack,
 )
-from ._plan import activation_names, resolve_activations, resolve_plan, resolve_solver
+from ._plan import (
+    activation_names,
+    linked_params,
+    overridden_estimator_params,
+    resolve_activations,
+    resolve_plan,
+    resolve_solver,
+)
 from ._public import public
+from ._registry import did_you_mean
 from ._schedules import SCHEDULE_NAMES, LearningRateSchedule
-from ._spec import Activation, Initializer, Loss, Optimizer, Regularizer
+from ._spec import (
+    Activation,
+    Initializer,
+    Loss,
+    Optimizer,
+    Regularizer,
+    with_hyperparameters,
+)
 from ._training import TrainingState
+
+# Estimator parameters holding a plugin name or spec object: their kind.
+_PLUGIN_PARAMS = {"activation": "activation", "solver": "optimizer",
+                  "initializer": "initializer", "regularizer": "regularizer",
+                  "loss": "loss"}
 
 
 def _checked_weights(weights, X, dtype, name):
@@ -88,11 +116,93 @@ class BaseMultilayerPerceptron(BaseEstimator):
     """Shared implementation; use :class:`MLPClassifier` or
     :class:`MLPRegressor`."""
 
-    # The HTML repr's "?" links to the estimator's API page (docs/conf.py's
-    # html_baseurl).
+    # The HTML repr links the estimator's page of the API reference.
     _doc_link_module = "skdeep"
-    _doc_link_template = ("https://skdeep.readthedocs.io/en/stable/api/generated/"
-                          "{estimator_module}.{estimator_name}.html")
+    _doc_link_template = (
+        "https://skdeep.readthedocs.io/en/stable/api/generated/"
+        "skdeep.{estimator_name}.html")
+
+    def set_params(self, **params):
+        """Set the parameters of this estimator.
+
+        Besides scikit-learn's ``<parameter>__<name>`` keys for parameters
+        holding objects, a plugin's hyperparameters can be set when the
+        parameter holds a name: ``solver__rho`` with ``solver="rmsprop"``
+        makes it ``Optimizer("rmsprop", rho=...)`` (keeping the estimator
+        parameters a solver given by name follows), ``activation__alpha``
+        sets ``alpha`` of every hidden layer whose activation has it, and
+        ``learning_rate__gamma`` with ``learning_rate="step"`` makes it
+        ``StepDecay(gamma=...)``. Names are set before hyperparameters, so a
+        grid may vary both (``{"solver": ["rmsprop"], "solver__rho": [...]}``).
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : estimator instance
+        """
+        nested, plain = defaultdict(dict), {}
+        for key, value in params.items():
+            outer, sep, inner = key.partition("__")
+            if sep and (outer in _PLUGIN_PARAMS or outer == "learning_rate"):
+                nested[outer][inner] = value
+            else:
+                plain[key] = value
+        super().set_params(**plain)
+        for outer, inner in nested.items():
+            setattr(self, outer, self._with_nested(outer, inner))
+        return self
+
+    def _validate_params(self):
+        try:
+            super()._validate_params()
+        except InvalidParameterError as exc:
+            raise InvalidParameterError(f"{exc}{self._near_miss()}") from None
+
+    def _near_miss(self):
+        """`` Did you mean ...?`` for a string parameter outside its options."""
+        for name, constraints in self._parameter_constraints.items():
+            value = getattr(self, name, None)
+            options = [o for c in constraints if isinstance(c, StrOptions)
+                       for o in c.options]
+            if isinstance(value, str) and options and value not in options:
+                return did_you_mean(value, sorted(options))
+        return ""
+
+    def _with_nested(self, param, params):
+        """The value of ``param`` with its nested ``params`` set."""
+        value = getattr(self, param)
+        if param != "learning_rate":
+            linked = linked_params(self) if param == "solver" else None
+            return with_hyperparameters(_PLUGIN_PARAMS[param], value, params,
+                                        linked=linked, param_name=param)
+        if isinstance(value, str):
+            if value not in SCHEDULE_NAMES:
+                raise ValueError(
+                    f"Invalid parameter learning_rate__{next(iter(params))}: "
+                    f"learning_rate={value!r} has no hyperparameters (the "
+                    "invscaling exponent is power_t). Schedules with "
+                    f"hyperparameters: {', '.join(SCHEDULE_NAMES)}, e.g. "
+                    "learning_rate='step', learning_rate__gamma=0.5."
+                )
+            value = SCHEDULE_NAMES[value]()
+        return value.set_params(**params)
+
+    def __sklearn_clone__(self):
+        # ``transfer_from`` is only read (its weights are copied at fit):
+        # the clone keeps that very object, where cloning it would drop
+        # the weights (clone, cross_val_score and GridSearchCV clone).
+        source = self.transfer_from
+        if source is None:
+            return super().__sklearn_clone__()
+        shallow = copy.copy(self)
+        shallow.transfer_from = None
+        clone = shallow.__sklearn_clone__()
+        clone.transfer_from = source
+        return clone
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": [
@@ -222,10 +332,19 @@ class BaseMultilayerPerceptron(BaseEstimator):
     def _fit_unsafe(self, X, y, sample_weight, incremental, validation_data):
         plan = resolve_plan(self)
         optimizer = plan.optimizer
+        for key, value in overridden_estimator_params(self, optimizer):
+            warnings.warn(
+                f"{key}={getattr(self, key)!r} has no effect: "
+                f"solver={self.solver!r} sets {key}={value!r}. Set it on the "
+                f"optimizer instead (solver__{key}={getattr(self, key)!r}), or "
+                f"pass solver={optimizer[0].name!r} by name to take the "
+                "estimator's value.",
+                UserWarning, stacklevel=4)
         if incremental and not plan.stochastic:
             raise AttributeError(
                 f"partial_fit is only available for stochastic optimizers. "
-                f"{optimizer[0].name} is not stochastic."
+                f"{optimizer[0].name} is not stochastic: use fit, or a "
+                "minibatch solver such as solver='adam'."
             )
 
         first_pass = not hasattr(self, "coefs_") or (
@@ -255,7 +374,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
         self._check_targets(Y)
         stochastic_only = {
             name: getattr(self, name)
-            for name in ("clip_value", "clip_norm", "input_noise", "mixup_alpha")
+            for name in ("clip_value", "clip_norm", "input_noise", "mixup_alpha",
+                         "callbacks")
             if getattr(self, name)
         }
         if np.any(np.asarray(self.dropout, dtype=float) > 0):
@@ -269,8 +389,12 @@ class BaseMultilayerPerceptron(BaseEstimator):
             )
         if stochastic_only and not plan.stochastic:
             raise ValueError(
-                f"{', '.join(stochastic_only)} apply to stochastic solvers; "
-                f"solver {optimizer[0].name!r} optimizes the full-batch loss."
+                f"{', '.join(stochastic_only)} "
+                f"{'needs' if len(stochastic_only) == 1 else 'need'} a "
+                f"stochastic solver, but solver={optimizer[0].name!r} "
+                "optimizes the full-batch loss. Use solver='adam' (or "
+                "another minibatch optimizer), or remove "
+                f"{', '.join(stochastic_only)}."
             )
         self._dropout_rates(len(plan.hidden))  # validate before training
 
@@ -283,14 +407,18 @@ class BaseMultilayerPerceptron(BaseEstimator):
             if expected != layer_units:
                 raise ValueError(
                     f"warm_start/partial_fit needs the same layer sizes as the "
-                    f"fitted model {expected}, got {layer_units}."
+                    f"fitted model {expected}, got {layer_units}. To change "
+                    "hidden_layer_sizes or the number of features, set "
+                    "warm_start=False (a new fit)."
                 )
         stochastic = plan.stochastic
         if validation_data is not None:
             if not stochastic:
                 raise ValueError(
                     "validation_data needs a stochastic solver; solver "
-                    f"{optimizer[0].name!r} has no epochs to validate."
+                    f"{optimizer[0].name!r} has no epochs to validate. Use a "
+                    "minibatch solver such as solver='adam', or drop "
+                    "validation_data."
                 )
             validation_data = self._validate_validation_data(validation_data, dtype)
         validate = stochastic and (self.early_stopping or validation_data is not None)
@@ -305,7 +433,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 raise ValueError(
                     "warm_start/partial_fit needs the same batch_norm layers "
                     "and activations with learned parameters as the fitted "
-                    "model."
+                    "model; set warm_start=False to change them (a new fit)."
                 )
             if stochastic and getattr(self, "loss_curve_", None) is None:
                 self._init_history(stochastic, validate)
@@ -323,23 +451,27 @@ class BaseMultilayerPerceptron(BaseEstimator):
             validation_data = self._weight_validation_data(validation_data, y_raw,
                                                            dtype)
         device = resolve_device(self.device, report=print if self.verbose else None)
-        net = make_network(device, layer_units, plan.activations,
-                           self.out_activation_, dtype, loss=plan.loss,
-                           batch_norm=plan.batch_norm)
-        self.device_ = device
-        theta, running = pack(layout, parameters_of(self), dtype)
-        reg = _training.regularizer(net, plan.regularizer)
-        if stochastic:
-            _training.fit_stochastic(self, net, theta, X, Y, sample_weight, y_raw,
-                                     optimizer, reg, incremental, running,
-                                     self.training_state_, not unweighted,
-                                     validation_data, frozen)
-        else:
-            _training.fit_lbfgs(self, net, theta, X, Y, sample_weight, reg, frozen)
+        with plugin_compile_errors(plan):
+            net = make_network(device, layer_units, plan.activations,
+                               self.out_activation_, dtype, loss=plan.loss,
+                               batch_norm=plan.batch_norm)
+            self.device_ = device
+            theta, running = pack(layout, parameters_of(self), dtype)
+            reg = _training.regularizer(net, plan.regularizer)
+            if stochastic:
+                _training.fit_stochastic(self, net, theta, X, Y, sample_weight,
+                                         y_raw, optimizer, reg, incremental,
+                                         running, self.training_state_,
+                                         not unweighted, validation_data, frozen)
+            else:
+                _training.fit_lbfgs(self, net, theta, X, Y, sample_weight, reg,
+                                    frozen)
         if not np.isfinite(theta).all():
             raise ValueError(
                 "Solver produced non-finite parameter weights. The input data may"
-                " contain large values and need to be preprocessed."
+                " contain large values and need to be preprocessed (e.g. "
+                "sklearn.preprocessing.StandardScaler), or the step is too "
+                "large: lower learning_rate_init, or set clip_norm."
             )
         vars(self).update(unpack(layout, theta, running))
         return self
@@ -364,7 +496,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if y_val.shape[0] != X_val.shape[0]:
             raise ValueError(
                 f"validation_data has {X_val.shape[0]} rows in X_val but "
-                f"{y_val.shape[0]} in y_val."
+                f"{y_val.shape[0]} in y_val; give one target per row."
             )
         Y_val = self._encode_targets(y_val)
         Y_val = np.ascontiguousarray(Y_val.reshape(len(y_val), -1), dtype=dtype)
@@ -454,7 +586,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if plugin.full_batch:
             raise AttributeError(
                 "partial_fit is only available for stochastic"
-                " optimizers. %s is not stochastic." % plugin.name
+                " optimizers. %s is not stochastic: use fit, or a minibatch"
+                " solver such as solver='adam'." % plugin.name
             )
         return True
 
@@ -530,7 +663,8 @@ _EXTRA_PARAMS_DOC = """
         Each is called as ``callback(estimator, record)`` after every epoch,
         with ``record`` the epoch's entry of ``history_`` and the
         estimator's ``coefs_``/``intercepts_`` holding the current weights.
-        Returning ``True`` stops training.
+        Returning ``True`` stops training. Needs a stochastic solver
+        ("lbfgs" has no epochs: an error).
 
     batch_norm : bool or sequence of bool, default=False
         Batch normalization after each hidden dense layer (or one flag per
@@ -541,26 +675,32 @@ _EXTRA_PARAMS_DOC = """
 
     batch_norm_momentum : float in [0, 1), default=0.9
         Weight of the old value in the running statistics' update
-        ``running = momentum * running + (1 - momentum) * batch``.
+        ``running = momentum * running + (1 - momentum) * batch``; only
+        used with ``batch_norm``.
 
     early_stopping_metric : {"score", "loss"}, default="score"
         What early stopping watches on the validation set: the score
-        (sklearn's behaviour; R² for the regressor) or the loss.
+        (sklearn's behaviour; R² for the regressor) or the loss. Only used
+        with ``early_stopping``.
 
     restore_best_weights : bool, default=True
         With ``early_stopping``, end with the weights of the best validation
-        epoch (sklearn's behaviour) rather than the last epoch's.
+        epoch (sklearn's behaviour) rather than the last epoch's. Only used
+        with ``early_stopping``.
 
     transfer_from : fitted MLP estimator or dict, default=None
         Initialize the leading layers from another fitted estimator
         (skdeep's or sklearn's), or from a dict with its ``coefs_`` and
         ``intercepts_`` (and optionally the batch-norm and activation
-        parameter lists). Used on the first fit only. Pass a dict inside
-        ``GridSearchCV``: cloning an estimator parameter unfits it.
+        parameter lists). Used on the first fit only. The source is only
+        read: ``clone`` (and so ``cross_val_score`` and ``GridSearchCV``)
+        keeps the very same fitted object. As a value in a parameter grid
+        ``GridSearchCV`` clones it, so pass the dict form there.
 
     transfer_layers : int, default=None
         Number of leading weight layers to copy from ``transfer_from``
-        (default: all of its layers). Shapes must match.
+        (default: all of its layers). Shapes must match. Only used with
+        ``transfer_from``.
 
     frozen_layers : sequence of int, default=None
         Indices of weight layers (0 is the first, -1 the output layer) whose
@@ -570,7 +710,7 @@ _EXTRA_PARAMS_DOC = """
 
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where to train. "cuda" trains on an NVIDIA GPU through numba-cuda
-        (``pip install "skdeep[cuda]"``) and raises an error at ``fit`` when
+        (``pip install "skdeep-mlp[cuda]"``) and raises an error at ``fit`` when
         none is usable; "auto" uses a GPU when one is usable and the CPU
         otherwise (saying so when ``verbose``). Fitted models hold their
         parameters as NumPy arrays: they pickle, and predict on a GPU when
@@ -602,21 +742,29 @@ _COMMON_PARAMS_DOC = """
         "logistic", "tanh", "relu", "leaky_relu", "prelu", "elu", "selu", "gelu",
         "swish", "silu", "mish", "softplus", or from a plugin), an
         :class:`skdeep.Activation` with hyperparameters, or one entry per
-        hidden layer.
+        hidden layer. ``activation__<hp>`` works on names too
+        (``activation="leaky_relu"``, ``activation__alpha``); with one
+        entry per layer it sets every layer whose activation has ``<hp>``.
 
     solver : str or skdeep.Optimizer, default="adam"
         "lbfgs", "sgd", "adam" as in sklearn, any other registered optimizer
         ("adamw", "adamax", "nadam", "adagrad", "rmsprop", ...), or an
-        :class:`skdeep.Optimizer` whose hyperparameters can be searched
-        (``solver__rho``). By name, "sgd" takes ``momentum`` and
-        ``nesterovs_momentum`` and the Adam family ``beta_1``, ``beta_2``,
-        ``epsilon`` from this estimator, as sklearn's solvers do.
+        :class:`skdeep.Optimizer` with hyperparameters. ``solver__<hp>``
+        works in ``set_params`` and ``GridSearchCV`` either way
+        (``solver="rmsprop"`` with ``solver__rho``). By name, "sgd" takes
+        ``momentum`` and ``nesterovs_momentum`` and the Adam family
+        ``beta_1``, ``beta_2``, ``epsilon`` from this estimator, as
+        sklearn's solvers do; an :class:`skdeep.Optimizer` uses its own
+        values (and the plugin's defaults), and a fit warns when that
+        overrides one of those estimator parameters set to a non-default
+        value.
 
     alpha : float, default=0.0001
         Strength of the weight penalty (L2 by default).
 
     batch_size : int or "auto", default="auto"
-        Minibatch size; "auto" is ``min(200, n_samples)``.
+        Minibatch size; "auto" is ``min(200, n_samples)``. Not used by
+        "lbfgs" (full batch).
 
     learning_rate : str or skdeep.LearningRateSchedule, default="constant"
         Learning-rate schedule. "constant", "invscaling" and "adaptive" are
@@ -626,19 +774,23 @@ _COMMON_PARAMS_DOC = """
         "plateau" (reduce on the validation loss, or the training loss
         without validation data), or a schedule object such as
         ``skdeep.StepDecay(step_size=20, gamma=0.5)``, apply to every
-        stochastic optimizer, per epoch or per step.
+        stochastic optimizer, per epoch or per step. A schedule's
+        hyperparameters can be searched on its name
+        (``learning_rate="step"``, ``learning_rate__gamma``). Not used by
+        "lbfgs".
 
     learning_rate_init : float, default=0.001
-        Initial learning rate of stochastic solvers.
+        Initial learning rate of stochastic solvers (not used by "lbfgs").
 
     power_t : float, default=0.5
-        Exponent of the "invscaling" schedule.
+        Exponent of the "invscaling" schedule; only used with
+        ``learning_rate="invscaling"``.
 
     max_iter : int, default=200
         Maximum number of epochs (stochastic solvers) or iterations (lbfgs).
 
     shuffle : bool, default=True
-        Whether to shuffle samples in each epoch.
+        Whether to shuffle samples in each epoch (stochastic solvers).
 
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, shuffling and the validation split.
@@ -649,37 +801,48 @@ _COMMON_PARAMS_DOC = """
     verbose : bool or int, default=False
         ``True``/1: a progress bar with the loss and validation loss of each
         epoch (with ``tqdm`` installed; otherwise sklearn's lines). 2:
-        sklearn's per-epoch lines.
+        sklearn's per-epoch lines. With "lbfgs", the loss of every
+        iteration.
 
     warm_start : bool, default=False
         Reuse the previous solution as initialization.
 
     momentum : float, default=0.9
-        Momentum of "sgd".
+        Momentum of "sgd"; only used when ``solver="sgd"`` by name (an
+        :class:`skdeep.Optimizer` carries its own, and a fit warns when it
+        overrides a value set here).
 
     nesterovs_momentum : bool, default=True
-        Whether "sgd" uses Nesterov's momentum.
+        Whether "sgd" uses Nesterov's momentum; only used when
+        ``solver="sgd"`` by name.
 
     early_stopping : bool, default=False
         Stop when the validation score (or loss, see
         ``early_stopping_metric``) stops improving by ``tol`` for
         ``n_iter_no_change`` epochs, on ``validation_fraction`` of the
         training data or on ``validation_data`` given to ``fit``.
+        Stochastic solvers only: "lbfgs" ignores it, as sklearn's does.
 
     validation_fraction : float, default=0.1
-        Fraction of training data held out for early stopping.
+        Fraction of training data held out for early stopping; only used
+        with ``early_stopping`` and no ``validation_data``.
 
     beta_1, beta_2 : float, default=0.9, 0.999
-        Moment decay rates of the Adam family.
+        Moment decay rates of the Adam family ("adam", "adamw", "adamax",
+        "nadam"); only used when the solver is given by name (an
+        :class:`skdeep.Optimizer` carries its own, and a fit warns when it
+        overrides a value set here).
 
     epsilon : float, default=1e-8
-        Numerical stability term of the adaptive optimizers.
+        Numerical stability term of the adaptive optimizers (the Adam
+        family, "adagrad", "rmsprop"), given by name.
 
     n_iter_no_change : int, default=10
-        Epochs without ``tol`` improvement before stopping.
+        Epochs without ``tol`` improvement before stopping (stochastic
+        solvers).
 
     max_fun : int, default=15000
-        Maximum number of loss evaluations of "lbfgs".
+        Maximum number of loss evaluations; only used by "lbfgs".
 """
 
 _ATTRIBUTES_DOC = """
@@ -1102,7 +1265,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         if name == "poisson" and (Y < 0).any():
             raise ValueError(
                 "loss='poisson' requires non-negative target values; y has "
-                f"a minimum of {Y.min()}."
+                f"a minimum of {Y.min()}. Use loss='squared_error' (or "
+                "'huber'), or shift y."
             )
 
     def predict(self, X):

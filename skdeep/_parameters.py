@@ -107,8 +107,12 @@ def transfer(params, layout, donor, transfer_layers):
     else:
         if not hasattr(donor, "coefs_"):
             raise ValueError(
-                "transfer_from must be a fitted MLP estimator (or a dict of "
-                f"its weights); {type(donor).__name__} is not fitted."
+                f"transfer_from ({type(donor).__name__}) is not fitted: fit "
+                "it first, or pass its weights as a dict "
+                "(transfer_from={'coefs_': model.coefs_, 'intercepts_': "
+                "model.intercepts_}). A fitted source survives clone, "
+                "cross_val_score and GridSearchCV; as a value in a parameter "
+                "grid it is cloned (unfitted), so use the dict form there."
             )
         source = vars(donor)
     coefs, intercepts = source["coefs_"], source["intercepts_"]
@@ -117,16 +121,28 @@ def transfer(params, layout, donor, transfer_layers):
     if count > min(len(coefs), n_layers):
         raise ValueError(
             f"transfer_layers={count} but the source has {len(coefs)} and "
-            f"this network {n_layers} weight layers."
+            f"this network {n_layers} weight layers; use at most "
+            f"transfer_layers={min(len(coefs), n_layers)}."
         )
     for i in range(count):
         shape = np.shape(coefs[i])
         if shape != layout.shapes[i]:
+            if i == 0 and shape[0] != layout.shapes[0][0]:
+                raise ValueError(
+                    f"transfer_from was fitted on {shape[0]} features but X "
+                    f"has {layout.shapes[0][0]}: the first layer's weights "
+                    "only fit inputs of the source's width. Transform X to "
+                    "the source's features."
+                )
+            if i == 0:
+                fix = (f"give the first hidden layer {shape[1]} units "
+                       "(hidden_layer_sizes), as the source has")
+            else:
+                fix = (f"transfer fewer layers (transfer_layers={i}), or give "
+                       f"layer {i} the source's shape")
             raise ValueError(
                 f"transfer_from layer {i} has weights of shape {shape} but "
-                f"this network's layer {i} is {layout.shapes[i]}; transfer "
-                "fewer layers (transfer_layers) or change "
-                "hidden_layer_sizes."
+                f"this network's layer {i} is {layout.shapes[i]}: {fix}."
             )
     dtype = params["coefs_"][0].dtype
     for i in range(count):

@@ -11,6 +11,7 @@ plugin up itself.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from numbers import Integral
 
 import numpy as np
@@ -75,7 +76,10 @@ def hidden_sizes(sizes):
         sizes = [sizes]
     sizes = list(sizes)
     if np.any(np.array(sizes) <= 0):
-        raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        raise ValueError(
+            f"hidden_layer_sizes must be > 0, got {sizes}: each entry is the "
+            "number of units of a hidden layer, e.g. (100,) or (64, 32)."
+        )
     if not all(isinstance(s, Integral) and not isinstance(s, bool) for s in sizes):
         raise TypeError(
             f"hidden_layer_sizes must be whole numbers of units, got {sizes}."
@@ -103,11 +107,34 @@ def resolve_activations(value, n_hidden):
     return resolved
 
 
-def resolve_solver(est):
-    """The ``solver`` plugin, with the estimator parameters it follows."""
+def linked_params(est):
+    """The estimator parameters an optimizer given by name may follow, as
+    the numbers its update receives."""
     linked = {k: getattr(est, k) for k in ESTIMATOR_PARAMS}
     linked["nesterovs_momentum"] = float(bool(est.nesterovs_momentum))
-    return resolve("optimizer", est.solver, linked=linked, param_name="solver")
+    return linked
+
+
+def resolve_solver(est):
+    """The ``solver`` plugin, with the estimator parameters it follows."""
+    return resolve("optimizer", est.solver, linked=linked_params(est),
+                   param_name="solver")
+
+
+def overridden_estimator_params(est, optimizer):
+    """``[(name, value)]``: estimator parameters set away from their default
+    that the optimizer would follow by name, but ``solver`` is a spec object
+    using ``value`` instead (they would be silently ignored)."""
+    if isinstance(est.solver, str):
+        return []
+    record, values = optimizer
+    defaults = inspect.signature(type(est).__init__).parameters
+    linked = linked_params(est)
+    return [
+        (key, values[key]) for key in record.estimator_params
+        if getattr(est, key) != defaults[key].default
+        and values[key] != linked[key]
+    ]
 
 
 def activation_names(value, n_hidden):

@@ -9,6 +9,7 @@ it. Setting ``SKDEEP_DISABLE_PLUGIN_AUTOLOAD`` to ``1`` (or ``true``,
 
 from __future__ import annotations
 
+import difflib
 import os
 import threading
 import warnings
@@ -61,6 +62,17 @@ class Entry:
     kind: str
     record: object
     source: str
+
+
+def did_you_mean(name, choices):
+    """`` Did you mean 'relu'?`` for a near miss (any case), else ``""``."""
+    if not isinstance(name, str):
+        return ""
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(name.lower(), by_lower, n=2, cutoff=0.6)
+    if not close:
+        return ""
+    return f" Did you mean {' or '.join(repr(by_lower[c]) for c in close)}?"
 
 
 def plural(kind):
@@ -127,8 +139,22 @@ class Registry:
 
     def _check_hooks(self, name):
         """Refuse hook functions of plugin ``name`` that skdeep has no hook
-        for (a misspelt name would otherwise be ignored)."""
+        for (a misspelt name would otherwise be ignored), and ``skdeep_*``
+        functions without ``@skdeep.hookimpl`` (pluggy ignores them)."""
         plugin = self._pm.get_plugin(name)
+        unmarked = [
+            attr for attr in dir(plugin)
+            if attr.startswith("skdeep_")
+            and callable(getattr(plugin, attr, None))
+            and not hasattr(getattr(plugin, attr), "skdeep_impl")
+        ]
+        if unmarked:
+            raise ValueError(
+                f"plugin {name!r} defines {', '.join(unmarked)} without "
+                "@skdeep.hookimpl, so skdeep cannot see it; decorate "
+                f"{'it' if len(unmarked) == 1 else 'them'} with "
+                "@skdeep.hookimpl."
+            )
         for hook_caller in self._pm.get_hookcallers(plugin) or ():
             if not hook_caller.has_spec():
                 raise ValueError(
@@ -142,7 +168,7 @@ class Registry:
         self._sources[name] = source
         self._tables = None
 
-    def register(self, plugin, name=None, replace=False):
+    def register(self, plugin, name=None, replace=False, validate=None):
         """Register a plugin object (module or instance) at runtime.
 
         Parameters
@@ -154,6 +180,9 @@ class Registry:
         replace : bool, default=False
             Replace a plugin registered under the same name (re-running a
             notebook cell) instead of refusing it.
+        validate : callable, optional
+            ``validate(entries)`` with the plugin's ``[Entry]``, run before
+            the registration holds; what it raises undoes it.
 
         Returns
         -------
@@ -188,7 +217,11 @@ class Registry:
             try:
                 self._register(plugin, name, "registered at runtime")
                 self._check_hooks(name)
-                self._build_tables(strict=name)
+                tables = self._build_tables(strict=name)
+                if validate is not None:
+                    validate([entry for table in tables.values()
+                              for entry in table.values()
+                              if entry.source.startswith(f"{name}: ")])
             except Exception:
                 if self._pm.has_plugin(name):
                     self.unregister(name)
@@ -263,23 +296,25 @@ class Registry:
                 self._build_tables()
             return self._tables
 
-    def get(self, kind, name):
+    def get(self, kind, name, param_name=None):
         """Return the record of ``kind`` named ``name``.
 
         Raises
         ------
         ValueError
-            If no such plugin exists; the message lists the available names.
+            If no such plugin exists; the message suggests close names and
+            lists the available ones.
         """
         table = self.tables()[kind]
         try:
             return table[name].record
         except (KeyError, TypeError):
             available = ", ".join(sorted(table))
+            where = f" (given as {param_name}={name!r})" if param_name else ""
             raise ValueError(
-                f"Unknown {kind} {name!r}. Available {plural(kind)}: {available}. "
-                "Install a plugin package to add more (see "
-                "`python -m skdeep plugins`)."
+                f"Unknown {kind} {name!r}{where}.{did_you_mean(name, table)} "
+                f"Available {plural(kind)}: {available}. Installed plugin "
+                "packages add more; `python -m skdeep plugins` lists them."
             ) from None
 
     def names(self, kind):

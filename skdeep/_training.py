@@ -57,20 +57,32 @@ def fit_lbfgs(est, net, theta, X, Y, sw, reg, frozen=None):
     alpha = float(est.alpha)
     frozen = () if frozen is None else frozen
 
+    losses = []
+
     def fun(x):
         theta[:] = x
         loss = net.loss_grad(theta, X, Y, sw, reg_block, reg_hp, alpha, ws)
         grad = ws.grad.astype(np.float64)
         for start, stop in frozen:
             grad[start:stop] = 0.0
+        losses.append(loss)
         return loss, grad
 
+    def report(xk):
+        # scipy >= 1.15 ignores iprint, so verbose printed nothing: print
+        # the stochastic solvers' line (L-BFGS-B evaluates the accepted
+        # point last before it calls back).
+        report.iteration += 1
+        print(f"Iteration {report.iteration}, loss = {losses[-1]:.8f}")
+
+    report.iteration = 0
     iprint = 1 if est.verbose is True or est.verbose >= 1 else -1
     result = scipy.optimize.minimize(
         fun,
         theta.astype(np.float64),
         method="L-BFGS-B",
         jac=True,
+        callback=report if est.verbose else None,
         options={
             "maxfun": est.max_fun,
             "maxiter": est.max_iter,
@@ -247,7 +259,8 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
     n_state = max(plugin.n_state, 1)
 
     if est.early_stopping and incremental:
-        raise ValueError("partial_fit does not support early_stopping=True")
+        raise ValueError("partial_fit does not support early_stopping=True; "
+                         "use fit, or set early_stopping=False")
     validate = est.early_stopping or validation_data is not None
     if validate:
         X_train, Y_train, sw_train, X_val, Y_val, sw_val, y_val = (

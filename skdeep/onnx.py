@@ -1,6 +1,6 @@
 """Export fitted skdeep estimators to ONNX.
 
-Needs the ``onnx`` extra (``pip install "skdeep[onnx]"``: onnx, skl2onnx
+Needs the ``onnx`` extra (``pip install "skdeep-mlp[onnx]"``: onnx, skl2onnx
 and onnxruntime). skdeep registers converters for its estimators with
 skl2onnx, so a pipeline or any other composite that skl2onnx converts may
 contain them::
@@ -32,7 +32,7 @@ def _skl2onnx():
     except ImportError as exc:
         raise ImportError(
             "ONNX export needs onnx and skl2onnx (and onnxruntime to run the "
-            "result): pip install \"skdeep[onnx]\"."
+            "result): pip install \"skdeep-mlp[onnx]\"."
         ) from exc
     return skl2onnx
 

@@ -8,7 +8,10 @@ loop or a kernel.
 
 Hyperparameters are declared by name with a default value. They reach the
 scalar functions as trailing positional arguments, in declaration order, and
-are runtime values: changing them never triggers a recompilation.
+are runtime values: changing them never triggers a recompilation. A record
+may declare ``bounds`` for them (``{"rho": (0.0, 1.0, "left")}``: ``0 <= rho
+< 1``); a value outside is refused at ``fit`` with an error naming the
+hyperparameter and the accepted range.
 """
 
 from __future__ import annotations
@@ -45,6 +48,62 @@ def _check_hyperparameters(kind, name, hyperparameters):
                 f"{kind} {name!r}: hyperparameter {key!r} must default to a "
                 f"number, got {value!r}."
             )
+
+
+_CLOSED = ("both", "left", "right", "neither")
+
+
+def _check_bounds(kind, name, hyperparameters, bounds):
+    """Refuse malformed ``bounds`` and defaults outside them."""
+    for key, bound in bounds.items():
+        if key not in hyperparameters:
+            raise ValueError(
+                f"{kind} {name!r}: bounds name {key!r}, which is not one of its "
+                f"hyperparameters ({', '.join(hyperparameters) or 'none'})."
+            )
+        if (not isinstance(bound, tuple) or len(bound) not in (2, 3)
+                or (len(bound) == 3 and bound[2] not in _CLOSED)
+                or any(b is not None and (not isinstance(b, (int, float))
+                                          or isinstance(b, bool))
+                       for b in bound[:2])):
+            raise ValueError(
+                f"{kind} {name!r}: bounds[{key!r}] must be (low, high) or (low, "
+                f"high, closed) with numbers or None and closed one of "
+                f"{', '.join(map(repr, _CLOSED))}; got {bound!r}."
+            )
+        problem = bounds_problem(hyperparameters[key], bound)
+        if problem:
+            raise ValueError(
+                f"{kind} {name!r}: the default {key}={hyperparameters[key]!r} "
+                f"is outside its bounds: {problem}."
+            )
+
+
+def bounds_text(bound):
+    """``"[0, 1)"``, ``"> 0"``, ... for a ``(low, high[, closed])`` bound."""
+    low, high = bound[:2]
+    closed = bound[2] if len(bound) == 3 else "both"
+    left = closed in ("both", "left")
+    right = closed in ("both", "right")
+    if low is not None and high is not None:
+        return f"{'[' if left else '('}{low:g}, {high:g}{']' if right else ')'}"
+    if low is not None:
+        return f"{'>=' if left else '>'} {low:g}"
+    if high is not None:
+        return f"{'<=' if right else '<'} {high:g}"
+    return "any number"
+
+
+def bounds_problem(value, bound):
+    """``""`` when ``value`` lies within ``bound``, else what is accepted."""
+    low, high = bound[:2]
+    closed = bound[2] if len(bound) == 3 else "both"
+    left = closed in ("both", "left")
+    right = closed in ("both", "right")
+    inside = value == value and (  # NaN is never inside
+        (low is None or (value >= low if left else value > low))
+        and (high is None or (value <= high if right else value < high)))
+    return "" if inside else f"it must be {bounds_text(bound)}"
 
 
 # Estimator parameters an optimizer may take hyperparameter values from.
@@ -104,6 +163,11 @@ class ActivationPlugin:
     parameter_derivative : callable, optional
         ``parameter_derivative(x, y, *hyperparameters) -> float``: d value /
         d (the learnable hyperparameter) at ``x``.
+    bounds : mapping of str to tuple, default={}
+        Accepted range of hyperparameters: ``(low, high)`` (closed) or
+        ``(low, high, closed)`` with ``closed`` one of "both", "left",
+        "right", "neither"; ``None`` for an open end. Values outside are
+        refused at ``fit``, naming the hyperparameter and the range.
     description : str, default=""
         One line shown by ``python -m skdeep plugins``.
     onnx : callable, optional
@@ -127,10 +191,12 @@ class ActivationPlugin:
     parameter_derivative: Callable | None = None
     description: str = ""
     onnx: Callable | None = None
+    bounds: Mapping[str, tuple] = field(default_factory=dict)
 
     def __post_init__(self):
         _check_name("Activation", self.name)
         _check_hyperparameters("Activation", self.name, self.hyperparameters)
+        _check_bounds("Activation", self.name, self.hyperparameters, self.bounds)
         hp = tuple(self.hyperparameters)
         _check_function("Activation", self.name, "value", self.value, ("x", *hp))
         _check_function("Activation", self.name, "derivative", self.derivative,
@@ -185,6 +251,11 @@ class OptimizerPlugin:
     full_batch : bool, default=False
         True for optimizers that need the full-data loss and gradient
         (L-BFGS) rather than minibatch steps.
+    bounds : mapping of str to tuple, default={}
+        Accepted range of hyperparameters: ``(low, high)`` (closed) or
+        ``(low, high, closed)`` with ``closed`` one of "both", "left",
+        "right", "neither"; ``None`` for an open end. Values outside are
+        refused at ``fit``, naming the hyperparameter and the range.
     description : str, default=""
         One line shown by ``python -m skdeep plugins``.
     """
@@ -197,10 +268,12 @@ class OptimizerPlugin:
     follows_schedule: bool = True
     full_batch: bool = False
     description: str = ""
+    bounds: Mapping[str, tuple] = field(default_factory=dict)
 
     def __post_init__(self):
         _check_name("Optimizer", self.name)
         _check_hyperparameters("Optimizer", self.name, self.hyperparameters)
+        _check_bounds("Optimizer", self.name, self.hyperparameters, self.bounds)
         if not 0 <= self.n_state <= 4:
             raise ValueError(
                 f"Optimizer {self.name!r}: n_state must be between 0 and 4, "
@@ -249,6 +322,11 @@ class RegularizerPlugin:
         ``gradient(w, *hyperparameters) -> float``: d penalty / d w.
     hyperparameters : mapping of str to float, default={}
         Names and default values, in the order the functions receive them.
+    bounds : mapping of str to tuple, default={}
+        Accepted range of hyperparameters: ``(low, high)`` (closed) or
+        ``(low, high, closed)`` with ``closed`` one of "both", "left",
+        "right", "neither"; ``None`` for an open end. Values outside are
+        refused at ``fit``, naming the hyperparameter and the range.
     description : str, default=""
         One line shown by ``python -m skdeep plugins``.
     """
@@ -258,10 +336,12 @@ class RegularizerPlugin:
     gradient: Callable
     hyperparameters: Mapping[str, float] = field(default_factory=dict)
     description: str = ""
+    bounds: Mapping[str, tuple] = field(default_factory=dict)
 
     def __post_init__(self):
         _check_name("Regularizer", self.name)
         _check_hyperparameters("Regularizer", self.name, self.hyperparameters)
+        _check_bounds("Regularizer", self.name, self.hyperparameters, self.bounds)
         for field_name in ("penalty", "gradient"):
             _check_function("Regularizer", self.name, field_name,
                             getattr(self, field_name), ("w", *self.hyperparameters))
@@ -285,6 +365,11 @@ class InitializerPlugin:
         NumPy, so it is not compiled.
     hyperparameters : mapping of str to float, default={}
         Names and default values, passed as keyword arguments.
+    bounds : mapping of str to tuple, default={}
+        Accepted range of hyperparameters: ``(low, high)`` (closed) or
+        ``(low, high, closed)`` with ``closed`` one of "both", "left",
+        "right", "neither"; ``None`` for an open end. Values outside are
+        refused at ``fit``, naming the hyperparameter and the range.
     description : str, default=""
         One line shown by ``python -m skdeep plugins``.
     """
@@ -293,10 +378,12 @@ class InitializerPlugin:
     init: Callable
     hyperparameters: Mapping[str, float] = field(default_factory=dict)
     description: str = ""
+    bounds: Mapping[str, tuple] = field(default_factory=dict)
 
     def __post_init__(self):
         _check_name("Initializer", self.name)
         _check_hyperparameters("Initializer", self.name, self.hyperparameters)
+        _check_bounds("Initializer", self.name, self.hyperparameters, self.bounds)
         _check_function("Initializer", self.name, "init", self.init,
                         ("rng", "fan_in", "fan_out", "activation"),
                         keywords=tuple(self.hyperparameters))
@@ -341,6 +428,11 @@ class LossPlugin:
         classes' losses, as the log-loss does).
     hyperparameters : mapping of str to float, default={}
         Names and default values, in the order the functions receive them.
+    bounds : mapping of str to tuple, default={}
+        Accepted range of hyperparameters: ``(low, high)`` (closed) or
+        ``(low, high, closed)`` with ``closed`` one of "both", "left",
+        "right", "neither"; ``None`` for an open end. Values outside are
+        refused at ``fit``, naming the hyperparameter and the range.
     description : str, default=""
         One line shown by ``python -m skdeep plugins``.
     """
@@ -354,10 +446,12 @@ class LossPlugin:
     average_outputs: bool | None = None
     hyperparameters: Mapping[str, float] = field(default_factory=dict)
     description: str = ""
+    bounds: Mapping[str, tuple] = field(default_factory=dict)
 
     def __post_init__(self):
         _check_name("Loss", self.name)
         _check_hyperparameters("Loss", self.name, self.hyperparameters)
+        _check_bounds("Loss", self.name, self.hyperparameters, self.bounds)
         if self.task not in ("regression", "classification"):
             raise ValueError(
                 f"Loss {self.name!r}: task must be 'regression' or "

@@ -53,7 +53,7 @@ def test_missing_numba_cuda_says_what_to_install(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake_import)
     cuda_status.cache_clear()
     try:
-        with pytest.raises(RuntimeError, match=r'pip install "skdeep\[cuda\]"'):
+        with pytest.raises(RuntimeError, match=r'pip install "skdeep-mlp\[cuda\]"'):
             resolve_device("cuda")
     finally:
         monkeypatch.undo()

@@ -161,7 +161,7 @@ def test_missing_matplotlib(monkeypatch, clf):
     with pytest.raises(ImportError, match="pip install matplotlib"):
         TrainingCurveDisplay.from_estimator(clf)
     display = TrainingCurveDisplay(epochs=[1, 2], train_loss=[1.0, 0.5])
-    with pytest.raises(ImportError, match=r"skdeep\[plot\]"):
+    with pytest.raises(ImportError, match=r"skdeep-mlp\[plot\]"):
         display.plot()
 
 

@@ -84,6 +84,7 @@ def skdeep_losses():
                    "regression", description="mean absolute error"),
         LossPlugin("huber", huber, huber_gradient, "regression",
                    hyperparameters={"delta": 1.0},
+                   bounds={"delta": (0.0, None, "neither")},
                    description="squared error below delta, absolute above"),
         LossPlugin("log_loss", cross_entropy, cross_entropy_gradient,
                    "classification", link_gradient=residual,

@@ -67,6 +67,9 @@ def rmsprop(param, grad, mean_square, buffer, lr, t, rho, momentum, epsilon):
 
 _ADAM_PARAMS = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}
 _ADAM_LINKED = ("beta_1", "beta_2", "epsilon")
+# The estimator's own constraints on the same parameters (sklearn's).
+_UNIT = (0.0, 1.0, "left")
+_ADAM_BOUNDS = {"beta_1": _UNIT, "beta_2": _UNIT, "epsilon": (0.0, None, "neither")}
 
 
 @hookimpl
@@ -76,11 +79,12 @@ def skdeep_optimizers():
             "sgd", sgd, n_state=1,
             hyperparameters={"momentum": 0.9, "nesterovs_momentum": 1.0},
             estimator_params=("momentum", "nesterovs_momentum"),
+            bounds={"momentum": (0.0, 1.0), "nesterovs_momentum": (0.0, 1.0)},
             description="stochastic gradient descent with (Nesterov) momentum",
         ),
         OptimizerPlugin(
             "adam", adam, n_state=2, hyperparameters=_ADAM_PARAMS,
-            estimator_params=_ADAM_LINKED,
+            estimator_params=_ADAM_LINKED, bounds=_ADAM_BOUNDS,
             follows_schedule=False,
             description="Adam (Kingma & Ba), as sklearn",
         ),
@@ -88,28 +92,31 @@ def skdeep_optimizers():
             "adamw", adamw, n_state=2,
             hyperparameters={**_ADAM_PARAMS, "weight_decay": 0.01},
             estimator_params=_ADAM_LINKED,
+            bounds={**_ADAM_BOUNDS, "weight_decay": (0.0, None)},
             description="Adam with decoupled weight decay",
         ),
         OptimizerPlugin(
             "adamax", adamax, n_state=2, hyperparameters=_ADAM_PARAMS,
-            estimator_params=_ADAM_LINKED,
+            estimator_params=_ADAM_LINKED, bounds=_ADAM_BOUNDS,
             description="Adam with an infinity-norm second moment",
         ),
         OptimizerPlugin(
             "nadam", nadam, n_state=2, hyperparameters=_ADAM_PARAMS,
-            estimator_params=_ADAM_LINKED,
+            estimator_params=_ADAM_LINKED, bounds=_ADAM_BOUNDS,
             description="Adam with Nesterov momentum",
         ),
         OptimizerPlugin(
             "adagrad", adagrad, n_state=1,
             hyperparameters={"epsilon": 1e-8},
             estimator_params=("epsilon",),
+            bounds={"epsilon": (0.0, None, "neither")},
             description="per-parameter step sizes from summed squared gradients",
         ),
         OptimizerPlugin(
             "rmsprop", rmsprop, n_state=2,
             hyperparameters={"rho": 0.9, "momentum": 0.0, "epsilon": 1e-8},
             estimator_params=("epsilon",),
+            bounds={"rho": _UNIT, "momentum": _UNIT, "epsilon": (0.0, None, "neither")},
             description="RMSProp with optional momentum",
         ),
         OptimizerPlugin(

@@ -41,5 +41,6 @@ def skdeep_regularizers():
         RegularizerPlugin("l1", l1, l1_gradient,
                           description="alpha * |W| (sparse weights)"),
         RegularizerPlugin("l1_l2", l1_l2, l1_l2_gradient, {"l1_ratio": 0.5},
+                          bounds={"l1_ratio": (0.0, 1.0)},
                           description="elastic net mix of l1 and l2"),
     ]

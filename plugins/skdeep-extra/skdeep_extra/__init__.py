@@ -42,9 +42,14 @@ def skdeep_optimizers():
     return [
         OptimizerPlugin("adadelta", adadelta, n_state=2,
                         hyperparameters={"rho": 0.95, "epsilon": 1e-6},
+                        bounds={"rho": (0.0, 1.0, "left"),
+                                "epsilon": (0.0, None, "neither")},
                         description="Adadelta (Zeiler, 2012)"),
         OptimizerPlugin("lion", lion, n_state=1,
                         hyperparameters={"beta_1": 0.9, "beta_2": 0.99,
                                          "weight_decay": 0.0},
+                        bounds={"beta_1": (0.0, 1.0, "left"),
+                                "beta_2": (0.0, 1.0, "left"),
+                                "weight_decay": (0.0, None)},
                         description="Lion (Chen et al., 2023): sign momentum"),
     ]
