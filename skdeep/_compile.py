@@ -28,7 +28,7 @@ import types as pytypes
 
 # Bump when a template or the literal rewriting changes, so stale cached
 # blocks are not reused.
-_TEMPLATE_VERSION = "4"
+_TEMPLATE_VERSION = "5"
 
 _lock = threading.RLock()
 _blocks = {}
@@ -137,25 +137,27 @@ def scalar_jit(fn, dtype=None):
     For float32 the function's Python number literals (and the plain float
     constants of its module) are compiled as float32, as NumPy treats Python
     scalars next to float32 arrays (NEP 50): otherwise Numba would type
-    ``1.0 - x`` as float64 and run float32 math at float64 speed. Its
-    ``math`` functions that have vectorizable float32 versions
-    (``skdeep._kernels.cpu.mlp.VECTOR_MATH``) become those: the C library's
-    are a call per value that keeps the whole loop scalar.
+    ``1.0 - x`` as float64 and run float32 math at float64 speed. In
+    float32 and float64 its ``math`` functions that have vectorizable
+    versions (``skdeep._kernels.cpu.mlp.VECTOR_MATH``) become those: the C
+    library's are a call per value that keeps the whole loop scalar.
     """
     import numba
     import numpy as np
 
     single = dtype is not None and np.dtype(dtype) == np.float32
+    double = dtype is not None and np.dtype(dtype) == np.float64
     with _lock:
-        jitted = _scalar_jits.get((fn, single))
+        jitted = _scalar_jits.get((fn, single, double))
         if jitted is None:
             if isinstance(fn, numba.core.dispatcher.Dispatcher):
                 jitted = fn
             else:
                 source_fn = (_with_literals_as(fn, np.float32, vector_math=True)
-                             if single else fn)
+                             if single else _with_literals_as(fn, None, vector_math=True)
+                             if double else fn)
                 jitted = numba.njit(inline="always", error_model="numpy")(source_fn)
-            _scalar_jits[(fn, single)] = jitted
+            _scalar_jits[(fn, single, double)] = jitted
         return jitted
 
 
@@ -231,13 +233,15 @@ def _with_literals_as(fn, dtype, vector_math=False):
     """A copy of ``fn`` whose number literals are ``dtype`` constants.
 
     The literals stay as they are where ``fn``'s source is not available
-    (built in a REPL, a lambda) or it is a closure. With ``vector_math``,
-    the ``math`` functions in ``skdeep._kernels.cpu.mlp.VECTOR_MATH``
-    (however ``fn`` reaches them) become their vectorizable float32 versions.
+    (built in a REPL, a lambda) or it is a closure, or ``dtype`` is None.
+    With ``vector_math``, the ``math`` functions in
+    ``skdeep._kernels.cpu.mlp.VECTOR_MATH`` (however ``fn`` reaches them)
+    become their vectorizable versions.
     """
     if not isinstance(fn, pytypes.FunctionType):
         return fn
-    code, constants = _code_with_typed_literals(fn, dtype)
+    code, constants = (_code_with_typed_literals(fn, dtype) if dtype is not None
+                       else (fn.__code__, {}))
     namespace = dict(fn.__globals__)
     if code is not fn.__code__:
         # Numba freezes globals at compile time: a snapshot is what it would see.
