@@ -25,10 +25,11 @@ def identity_derivative(x, y):
 
 
 def logistic(x):
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+    # 1 / (1 + e) or e / (1 + e) with e = exp(-|x|) <= 1 (no overflow): one
+    # exp for both signs, where branches would compute two in a vectorized
+    # loop.
+    e = math.exp(-abs(x))
+    return (1.0 if x >= 0 else e) / (1.0 + e)
 
 
 def logistic_derivative(x, y):
@@ -91,21 +92,15 @@ def gelu_derivative(x, y):
 
 def swish(x, beta):
     z = beta * x
-    if z >= 0:
-        s = 1.0 / (1.0 + math.exp(-z))
-    else:
-        e = math.exp(z)
-        s = e / (1.0 + e)
+    e = math.exp(-abs(z))  # the sigmoid as in logistic
+    s = (1.0 if z >= 0 else e) / (1.0 + e)
     return x * s
 
 
 def swish_derivative(x, y, beta):
     z = beta * x
-    if z >= 0:
-        s = 1.0 / (1.0 + math.exp(-z))
-    else:
-        e = math.exp(z)
-        s = e / (1.0 + e)
+    e = math.exp(-abs(z))
+    s = (1.0 if z >= 0 else e) / (1.0 + e)
     return s + z * s * (1.0 - s)
 
 
@@ -136,10 +131,8 @@ def softplus(x):
 
 
 def softplus_derivative(x, y):
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+    e = math.exp(-abs(x))  # the sigmoid as in logistic
+    return (1.0 if x >= 0 else e) / (1.0 + e)
 
 
 @hookimpl

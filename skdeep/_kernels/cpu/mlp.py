@@ -35,6 +35,7 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from ..._compile import compile_cached
@@ -323,9 +324,8 @@ _LN2_LO_64 = 1.9082149292705877e-10
 _ROUNDER_64 = 6755399441055744.0
 _ROUNDER_64_BITS = 0x4338000000000000
 # expm1(r) = r + r**2 (1/2! + r/3! + ... + r**11/13!): truncation below
-# 2**-57 for |r| <= ln 2 / 2.
-(_X2, _X3, _X4, _X5, _X6, _X7, _X8, _X9, _X10, _X11, _X12,
- _X13) = (1.0 / math.factorial(k) for k in range(2, 14))
+# 2**-57 for |r| <= ln 2 / 2. Coefficient tuples start at the highest power.
+_EXPM1_POLY = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))
 # Beyond these, exp is 0 (after rounding) or inf, expm1 -1 or exp.
 _EXP_MIN_64 = -746.0
 _EXP_MAX_64 = 710.0
@@ -333,8 +333,7 @@ _EXPM1_MIN_64 = -40.0
 _EXPM1_EXP_64 = 40.0
 # log: 2 atanh(s) = 2 s + s R(s**2), R = sum 2 s**(2k) / (2k + 1), k = 1..10
 # (truncation below 2**-60 for |s| <= 3 - 2 sqrt(2)).
-(_R1, _R2, _R3, _R4, _R5, _R6, _R7, _R8, _R9,
- _R10) = (2.0 / (2 * k + 1) for k in range(1, 11))
+_ATANH_POLY = tuple(2.0 / (2 * k + 1) for k in range(10, 0, -1))
 _SQRT_HALF_BITS = 0x3FE6A09E667F3BCD
 # k + 2**52 + 2048 as a float64's bits, minus 2**52 + 2048: an int64 k
 # (|k| < 2048) as float64 without a conversion instruction (older vector
@@ -345,13 +344,12 @@ _MIN_NORMAL_64 = float(np.finfo(np.float64).tiny)
 _TWO_POW_54 = 2.0 ** 54
 _ERF_SMALL_MAX = 0.84375
 _ERF_ONE_AT = 6.0  # erf rounds to +-1 beyond 5.93
-(_S10, _S9, _S8, _S7, _S6, _S5, _S4, _S3, _S2, _S1, _S0) = (
+_ERF_SMALL_POLY = (
     1.0726571432176348e-08, -1.571446067260244e-07, 1.640162967934702e-06,
     -1.4922121574443055e-05, 0.00012055199941321885, -0.000854832379116413,
     0.005223977576377844, -0.02686617064077985, 0.11283791670935311,
     -0.376126389031834, 1.1283791670955126)
-(_G15, _G14, _G13, _G12, _G11, _G10, _G9, _G8, _G7, _G6, _G5, _G4, _G3, _G2,
- _G1, _G0) = (
+_ERF_LARGE_POLY = (
     -0.07391523654519835, 0.5537809794707031, -1.8678077413931162,
     3.701250960003523, -4.711517770112301, 3.981376347633192,
     -2.3145693934295086, 1.0602309266387835, -0.41743570810576847,
@@ -395,6 +393,31 @@ def _float64_bits(typingctx, value):
     return types.int64(types.float64), codegen
 
 
+@intrinsic
+def _mul_add(typingctx, a, b, c):
+    """``a * b + c`` for float64, one fused multiply-add where the CPU has
+    them (``llvm.fmuladd``): half the instructions of a polynomial."""
+    if not (a == b == c == types.float64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        double = ir.DoubleType()
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(double, [double] * 3), "llvm.fmuladd.f64")
+        return builder.call(function, args)
+
+    return types.float64(types.float64, types.float64, types.float64), codegen
+
+
+@_inner
+def _polynomial(x, coefficients):
+    """Horner's rule over a tuple of coefficients, highest power first."""
+    p = coefficients[0]
+    for k in range(1, len(coefficients)):
+        p = _mul_add(p, x, coefficients[k])
+    return p
+
+
 @_inner
 def _exp_parts(x):
     """``(n, q)`` with ``x = n ln 2 + r`` and ``q = expm1(r)``, for a number
@@ -402,9 +425,8 @@ def _exp_parts(x):
     shifted = x * _LOG2E_64 + _ROUNDER_64
     n = shifted - _ROUNDER_64
     r = (x - n * _LN2_HI_64) - n * _LN2_LO_64
-    p = (((((((((((_X13 * r + _X12) * r + _X11) * r + _X10) * r + _X9) * r + _X8)
-              * r + _X7) * r + _X6) * r + _X5) * r + _X4) * r + _X3) * r + _X2)
-    return _float64_bits(shifted) - _ROUNDER_64_BITS, r + r * r * p
+    return (_float64_bits(shifted) - _ROUNDER_64_BITS,
+            _mul_add(r * r, _polynomial(r, _EXPM1_POLY), r))
 
 
 @_inner
@@ -456,8 +478,7 @@ def _log_of_normal_64(u, exponent_shift, correction):
     e = _float64_from_bits(k + _INT_BITS_64) - _INT_OFFSET_64 + exponent_shift
     s = f / (2.0 + f)
     z = s * s
-    R = (((((((((_R10 * z + _R9) * z + _R8) * z + _R7) * z + _R6) * z + _R5) * z
-            + _R4) * z + _R3) * z + _R2) * z + _R1) * z
+    R = _polynomial(z, _ATANH_POLY) * z
     # 2 s = f - s f, so log(m) = f - f**2 / 2 + s (f**2 / 2 + R): the big
     # terms first, the small ones summed before they meet them.
     half_square = 0.5 * f * f
@@ -487,16 +508,12 @@ def _float64_log1p(x):
 @_float64_version(vector_erf)
 def _float64_erf(x):
     z = x * x
-    small = x * ((((((((((_S10 * z + _S9) * z + _S8) * z + _S7) * z + _S6) * z + _S5)
-                      * z + _S4) * z + _S3) * z + _S2) * z + _S1) * z + _S0)
+    small = x * _polynomial(z, _ERF_SMALL_POLY)
     a = min(abs(x), _ERF_ONE_AT)
     t = 1.0 / (1.0 + 0.5 * a)
-    g = (((((((((((((((_G15 * t + _G14) * t + _G13) * t + _G12) * t + _G11) * t
-                   + _G10) * t + _G9) * t + _G8) * t + _G7) * t + _G6) * t + _G5)
-              * t + _G4) * t + _G3) * t + _G2) * t + _G1) * t + _G0)
-    # 1 - erfc(|x|), erfc(a) = exp(-a**2) t g: the rounding of a**2 costs
+    # 1 - erfc(|x|), erfc(a) = exp(-a**2) t G(t): the rounding of a**2 costs
     # erfc at most 36 * 2**-53 of itself, far below erf's ulp.
-    large = math.copysign(1.0 - vector_exp(-(a * a)) * t * g, x)
+    large = math.copysign(1.0 - vector_exp(-(a * a)) * t * _polynomial(t, _ERF_LARGE_POLY), x)
     y = small if abs(x) < _ERF_SMALL_MAX else large
     return y if x == x else x
 
