@@ -615,6 +615,31 @@ def test_float32_outputs_match_reference_over_a_wide_logit_range(out_activation,
     assert (probabilities == 0).any() and (probabilities == 1).any()
 
 
+@pytest.mark.parametrize("out_activation", ["softmax", "logistic"])
+def test_float64_outputs_match_reference_over_a_wide_logit_range(out_activation,
+                                                                   rng):
+    # The float64 outputs use the vector exp too: saturated probabilities
+    # and ones far into the subnormal range keep double precision.
+    units = (4, 7, 3)
+    X, _, _ = _problem(out_activation, np.float64, rng, n=300, units=units)
+    acts = _resolved("relu", 1)
+    theta = rng.uniform(-40.0, 40.0,
+                        CompiledNetwork(units, acts, "identity", np.float64)
+                        .layout.n_params)
+    probabilities = CompiledNetwork(units, acts, out_activation, np.float64).predict(theta, X)
+    logits = CompiledNetwork(units, acts, "identity", np.float64).predict(theta, X)
+    assert np.ptp(logits) > 1000
+    if out_activation == "softmax":
+        expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+        expected /= expected.sum(axis=1, keepdims=True)
+    else:  # 1 / (1 + exp(-z)) would be 0 below z = -709, not subnormal
+        expected = np.exp(-np.logaddexp(0.0, -logits))
+    # the subtraction of the largest logit costs up to |logit| * 2**-53
+    tiny = (expected > 0) & (expected < 1e-300)
+    assert tiny.any()
+    np.testing.assert_allclose(probabilities, expected, rtol=1e-12, atol=1e-320)
+
+
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", ["l2", "l1_l2"])
