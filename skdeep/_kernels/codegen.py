@@ -116,14 +116,15 @@ def with_literals_as(fn, dtype, rewrite_namespace=None):
     """A copy of ``fn`` whose number literals are ``dtype`` constants.
 
     The literals stay as they are where ``fn``'s source is not available
-    (built in a REPL, a lambda) or it is a closure.
+    (built in a REPL, a lambda) or it is a closure, or ``dtype`` is None.
     ``rewrite_namespace(namespace, names)``, when given, may replace globals
     of the copy (the CPU points ``math`` functions at vectorizable versions)
     and returns whether it changed anything.
     """
     if not isinstance(fn, pytypes.FunctionType):
         return fn
-    code, constants = _code_with_typed_literals(fn, dtype)
+    code, constants = (_code_with_typed_literals(fn, dtype) if dtype is not None
+                       else (fn.__code__, {}))
     namespace = dict(fn.__globals__)
     if code is not fn.__code__:
         # Numba freezes globals at compile time: a snapshot is what it would see.

@@ -30,7 +30,7 @@ from . import kernels as cpu_kernels
 
 # Bump when a template or the literal rewriting changes, so stale cached
 # blocks are not reused.
-_TEMPLATE_VERSION = "5"
+_TEMPLATE_VERSION = "6"
 
 _lock = threading.RLock()
 _blocks = {}
@@ -116,26 +116,28 @@ def scalar_jit(fn, dtype=None):
     For float32 the function's Python number literals (and the plain float
     constants of its module) are compiled as float32, as NumPy treats Python
     scalars next to float32 arrays (NEP 50): otherwise Numba would type
-    ``1.0 - x`` as float64 and run float32 math at float64 speed. Its
-    ``math`` functions that have vectorizable float32 versions
-    (``kernels.VECTOR_MATH``) become those: the C library's
-    are a call per value that keeps the whole loop scalar.
+    ``1.0 - x`` as float64 and run float32 math at float64 speed. In
+    float32 and float64 its ``math`` functions that have vectorizable
+    versions (``kernels.VECTOR_MATH``) become those: the C library's are a
+    call per value that keeps the whole loop scalar.
     """
     import numba
 
     single = dtype is not None and np.dtype(dtype) == np.float32
+    double = dtype is not None and np.dtype(dtype) == np.float64
     with _lock:
-        jitted = _scalar_jits.get((fn, single))
+        jitted = _scalar_jits.get((fn, single, double))
         if jitted is None:
             if isinstance(fn, numba.core.dispatcher.Dispatcher):
                 jitted = fn
             else:
                 source_fn = (with_literals_as(fn, np.float32, _use_vector_math)
-                             if single else fn)
+                             if single else with_literals_as(fn, None, _use_vector_math)
+                             if double else fn)
                 jitted = numba.njit(inline="always",
                                     error_model=cpu_kernels.JIT_OPTIONS["error_model"])(
                     source_fn)
-            _scalar_jits[(fn, single)] = jitted
+            _scalar_jits[(fn, single, double)] = jitted
         return jitted
 
 
