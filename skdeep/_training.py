@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import os
 import threading
@@ -345,8 +346,9 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
                     ws, clip_value, clip_norm, dropout, est.input_noise,
                     est.mixup_alpha, running, est.batch_norm_momentum, frozen,
                     control, merge_single)
-            total = (run_interruptibly(net.train_epoch, args, control)
-                     if epoch_seconds > _SHORT_EPOCH else net.train_epoch(*args))
+            runner = (functools.partial(run_interruptibly, control=control)
+                      if epoch_seconds > _SHORT_EPOCH else None)
+            total = net.train_epoch(*args, runner=runner)
             epoch_seconds = time.perf_counter() - started
             steps = int(control[CONTROL_STEPS])
             state.steps += steps

@@ -196,7 +196,7 @@ class CpuNetwork:
                     alpha, ws, clip_value=0.0, clip_norm=0.0, dropout=None,
                     noise_std=0.0, mixup_alpha=0.0, running=None,
                     bn_momentum=0.9, frozen=None, control=None,
-                    merge_single=False):
+                    merge_single=False, runner=None):
         """One compiled epoch; returns the summed ``batch_loss * batch_len``.
 
         ``ws.totals`` receives the epoch's running training-score sums.
@@ -205,7 +205,10 @@ class CpuNetwork:
         minibatches completed and whether a loss was not finite (see
         ``kernels.train_epoch``). With ``merge_single`` a last minibatch of
         one row joins the one before (``ws`` then needs ``batch_size + 1``
-        rows).
+        rows). ``runner(kernel, args)``, when given, runs the compiled call
+        (on another thread, say); BLAS threads are set on this one, since
+        OpenBLAS ignores limits set later on the main thread once another
+        thread has set its count.
         """
         layout = self.layout
         check_widths(layout, X, Y)
@@ -226,8 +229,7 @@ class CpuNetwork:
                                 or ws.perm.size < ws.capacity):
             raise ValueError("mixup needs ws.enable_mixup(n_features, n_outputs) first.")
         kernel = compiled_kernel("train_epoch", self.dtype)
-        with blas_threads(layout, min(batch_size, X.shape[0])):
-            return kernel(
+        args = (
                 theta, X, Y, sw, order, batch_size, shuffle, seed, layout.sizes,
                 ws.off, layout.n_weights, layout.n_core,
                 self.act_fwd, self.act_bwd, self.act_hp, self.out_kind, loss,
@@ -238,6 +240,8 @@ class CpuNetwork:
                 float(bn_momentum), BN_EPSILON, frozen,
                 theta.copy() if len(frozen) else theta, ws.totals, control,
                 bool(merge_single), ws.buffers(),
-            )
+        )
+        with blas_threads(layout, min(batch_size, X.shape[0])):
+            return kernel(*args) if runner is None else runner(kernel, args)
 
 

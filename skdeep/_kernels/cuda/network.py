@@ -564,7 +564,7 @@ class CudaNetwork:
                     alpha, ws, clip_value=0.0, clip_norm=0.0, dropout=None,
                     noise_std=0.0, mixup_alpha=0.0, running=None,
                     bn_momentum=0.9, frozen=None, control=None,
-                    merge_single=False):
+                    merge_single=False, runner=None):
         """One epoch of minibatch training; returns sum of ``batch_loss * m``.
 
         Arguments as :meth:`skdeep._kernels.cpu.network.CpuNetwork.train_epoch`,
@@ -586,7 +586,8 @@ class CudaNetwork:
         runs here on the host: Ctrl-C (``KeyboardInterrupt``) ends the epoch
         after the current minibatch and sets ``control[CONTROL_STOP]``, and
         a non-finite loss is seen at the end of the epoch (reading it per
-        minibatch would stall the device).
+        minibatch would stall the device). ``runner`` is not used: the loop
+        itself answers Ctrl-C.
         """
         from . import blocks
 
