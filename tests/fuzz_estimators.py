@@ -22,7 +22,7 @@ import traceback
 import warnings
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from skdeep import MLPClassifier, MLPRegressor
@@ -182,6 +182,9 @@ def main():
     @given(cases())
     def fuzz(case):
         outcomes[run_case(case)] += 1
+
+    if SEED:
+        fuzz = seed(SEED)(fuzz)
 
     try:
         fuzz()
