@@ -369,3 +369,13 @@ def test_process_killed_while_writing_the_cache(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     assert _finished(_fit_in_process(tmp_path / "c")) == expected
+
+
+def test_cache_can_be_switched_off(tmp_path, fresh_cache):
+    fresh_cache(tmp_path / "cache", SKDEEP_DISABLE_CACHE="1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", cache.CacheWarning)
+        assert cache.cache_root() is None
+        fn = cpu_compile.compile_cached(_module(tmp_path).plus_one, "int64(int64)")
+    assert fn(1) == 2
+    assert not (tmp_path / "cache").exists()
