@@ -140,6 +140,10 @@ def run_case(case):
                 warnings.simplefilter("ignore")
                 if call == "fit":
                     est.fit(X, y, sample_weight=weights)
+                elif params["solver"] == "lbfgs":
+                    # As in sklearn: L-BFGS has no partial_fit.
+                    assert not hasattr(est, "partial_fit")
+                    continue
                 else:
                     kwargs = {}
                     if classifier and case["target"] != "multilabel":

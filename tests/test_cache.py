@@ -133,7 +133,7 @@ def _fallback_setup(tmp_path, fresh_cache, monkeypatch):
     blocked.write_text("")
     monkeypatch.setattr(cache.tempfile, "tempdir", str(shared_tmp))
     fresh_cache(None, XDG_CACHE_HOME=blocked)  # read-only-home stand-in
-    return shared_tmp / f"skdeep-cache-{os.getuid()}"
+    return shared_tmp / f"skdeep-cache-{os.geteuid()}"
 
 
 @posix_only
@@ -143,7 +143,7 @@ def test_fallback_directory_is_created_private(tmp_path, fresh_cache, monkeypatc
         assert cache.cache_root() == str(fallback)
     st = os.lstat(fallback)
     assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700
-    assert st.st_uid == os.getuid()
+    assert st.st_uid == os.geteuid()
 
 
 @posix_only

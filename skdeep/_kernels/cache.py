@@ -95,14 +95,14 @@ def _candidates():
     xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(
         os.path.expanduser("~"), ".cache")
     found.append((os.path.join(xdg, "skdeep"), "the user cache directory"))
-    found.append((os.path.join(tempfile.gettempdir(), f"skdeep-cache-{os.getuid()}"),
+    found.append((os.path.join(tempfile.gettempdir(), f"skdeep-cache-{os.geteuid()}"),
                   "the temporary-directory fallback"))
     return found
 
 
 def _mode_problem(path, st, owner_only):
     """Why a directory with status ``st`` is unsafe, or None."""
-    uid = os.getuid()
+    uid = os.geteuid()
     if owner_only:
         if st.st_uid != uid:
             return f"{path} is owned by uid {st.st_uid}, not by you (uid {uid})"
@@ -126,12 +126,12 @@ def unsafe_reason(path):
     writable by others (sticky directories such as ``/tmp`` excepted), and
     no symbolic link on the way owned by someone else.
     """
-    if os.name == "nt" or not hasattr(os, "getuid"):
+    if os.name == "nt" or not hasattr(os, "geteuid"):
         # No POSIX ownership to check; the default location is per-user
         # (LOCALAPPDATA), protected by the profile's access control list.
         return None
     path = os.path.abspath(path)
-    uid = os.getuid()
+    uid = os.geteuid()
     # A link another user owns could be re-pointed after the check.
     part = path
     while True:
@@ -257,7 +257,7 @@ def private_subdir(*parts):
     st = os.lstat(path)
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
         raise OSError(f"{path} is not a plain directory")
-    if hasattr(os, "getuid"):
+    if hasattr(os, "geteuid"):
         problem = _mode_problem(path, st, owner_only=True)
         if problem:
             raise OSError(problem)
