@@ -226,8 +226,8 @@ def _choose_root():
         where = (f"using {chosen}" if chosen else
                  "compiling in memory (every new process compiles again)")
         warn_once("root", (
-            "skdeep does not keep compiled code in a directory others could "
-            "write: " + "; ".join(refused) + f". Now {where}. To fix, point "
+            "skdeep skipped compilation-cache directories it cannot use "
+            "safely: " + "; ".join(refused) + f". Now {where}. To fix, point "
             f"{CACHE_ENV} at a directory only you can write (mode 700), e.g. "
             "`mkdir -m 700 ~/.cache/skdeep`, or set "
             f"{DISABLE_ENV}=1 to compile in memory without this warning."))
