@@ -6,6 +6,11 @@ math into the same blocks the training kernels call and compare the results
 with the plain-Python definition and with finite differences. Each check
 raises ``AssertionError`` with an explanation on failure.
 
+When ``numba-cuda`` is installed, :func:`check_gpu` (run by
+:func:`check_plugin`) also compiles the plugin's functions for CUDA and
+compares them with the CPU, so a construct the GPU target rejects is found
+here rather than by a user with ``device="cuda"``.
+
 Examples
 --------
 >>> from skdeep.testing import check_plugin
@@ -13,6 +18,9 @@ Examples
 """
 
 from __future__ import annotations
+
+import inspect
+import warnings
 
 import numpy as np
 
@@ -28,6 +36,7 @@ from .plugin_types import (
 __all__ = [
     "check_activation",
     "check_all_plugins",
+    "check_gpu",
     "check_initializer",
     "check_loss",
     "check_optimizer",
@@ -368,9 +377,196 @@ _CHECKS = {
 }
 
 
-def check_plugin(kind, name, **kwargs):
-    """Run the check for the registered plugin ``name`` of ``kind``."""
-    _CHECKS[kind](get_registry().get(kind, name), **kwargs)
+def _device_callables(plugin):
+    """The scalar functions of ``plugin`` that skdeep compiles for the GPU."""
+    if isinstance(plugin, ActivationPlugin):
+        names = ("value", "derivative", "parameter_derivative")
+    elif isinstance(plugin, OptimizerPlugin):
+        names = ("update",)
+    elif isinstance(plugin, RegularizerPlugin):
+        names = ("penalty", "gradient")
+    elif isinstance(plugin, LossPlugin):
+        names = ("loss", "gradient", "link_gradient")
+    else:  # initializers run on the host
+        names = ()
+    return [(name, getattr(plugin, name)) for name in names
+            if getattr(plugin, name, None) is not None]
+
+
+def _gpu_arguments(plugin, name, fn, hp, dtype):
+    """Rows of arguments to evaluate ``fn`` at: leading arguments from a
+    grid (activation inputs around 0 and large; elsewhere values in (0, 1),
+    valid probabilities, targets and step counts), then the hyperparameters."""
+    n_args = len(inspect.signature(fn).parameters)
+    n_lead = n_args - len(hp)
+    rng = np.random.RandomState(0)
+    if isinstance(plugin, ActivationPlugin):
+        x = np.array([-10.0, -3.0, -1.0, -0.5, -1e-3, 0.0, 1e-3, 0.5, 1.0, 3.0, 10.0])
+        lead = [x]
+        if n_lead > 1:  # the derivatives also take y = value(x)
+            lead.append(np.array([plugin.value(float(v), *hp) for v in x]))
+    else:
+        x = rng.uniform(0.05, 0.95, 12)
+        lead = [x] + [rng.uniform(0.05, 0.95, x.size) for _ in range(n_lead - 1)]
+    columns = lead + [np.full(x.size, v) for v in hp]
+    return np.ascontiguousarray(np.column_stack(columns), dtype=dtype)
+
+
+def _gpu_kernel(cuda, device_fn, n_args, n_out):
+    """A kernel evaluating ``device_fn`` on each row of ``args`` into ``out``."""
+    call = ", ".join(f"args[i, {k}]" for k in range(n_args))
+    if n_out is None:
+        store = "        out[i, 0] = r\n"
+    else:
+        store = "".join(f"        out[i, {k}] = r[{k}]\n" for k in range(n_out))
+    source = ("def evaluate(args, out):\n"
+              "    i = cuda.grid(1)\n"
+              "    if i < args.shape[0]:\n"
+              f"        r = fn({call})\n" + store)
+    namespace = {"cuda": cuda, "fn": device_fn}
+    exec(compile(source, "<skdeep.testing GPU check>", "exec"), namespace)
+    return namespace["evaluate"]
+
+
+def _cuda_unavailable_reason():
+    try:
+        from numba import cuda  # noqa: F401
+    except ImportError as exc:
+        return f"numba-cuda is not installed ({exc})"
+    return None
+
+
+_gpu_skip_warned = set()
+_no_compiler = []  # why PTX cannot be compiled in this process, once known
+
+
+def check_gpu(plugin, hyperparameters=None, dtypes=(np.float64, np.float32)):
+    """Compile a plugin's scalar functions for CUDA and compare with the CPU.
+
+    Each function skdeep compiles for the GPU (an activation's value and
+    derivatives, an optimizer's update, a regularizer's penalty and
+    gradient, a loss's functions) is compiled as a device function, as the
+    GPU kernels use it, and evaluated in a small kernel on the CUDA
+    simulator (``NUMBA_ENABLE_CUDASIM=1``) or a GPU; the results must match
+    the CPU-compiled function. Without the simulator or a GPU, the kernel is
+    compiled to PTX for compute capability 9.0 instead (this needs NVVM,
+    ``pip install "numba-cuda[cu13]"``), which catches constructs the real
+    target rejects (the simulator runs plain Python and accepts them).
+
+    Parameters
+    ----------
+    plugin : plugin record
+    hyperparameters : dict, optional
+        Values to check with (default: the declared defaults).
+    dtypes : sequence of dtype
+        Float types to check.
+
+    Returns
+    -------
+    str
+        What was checked, or why the check was skipped (``numba-cuda`` not
+        installed, or no simulator, GPU or NVVM).
+    """
+    reason = _cuda_unavailable_reason()
+    if reason:
+        return f"skipped: {reason}"
+    from numba import cuda
+
+    from ._kernels.cpu.compile import scalar_jit
+    from ._kernels.cuda.compile import device_function, simulator_enabled
+
+    callables = _device_callables(plugin)
+    if not callables:
+        return "nothing runs on the GPU"
+    hp = dict(getattr(plugin, "hyperparameters", {}) or {})
+    hp.update(hyperparameters or {})
+    hp_values = [float(v) for v in hp.values()]
+    run = simulator_enabled() or cuda.is_available()
+    if not run and _no_compiler:
+        return f"skipped: {_no_compiler[0]}"
+    done = []
+    for dtype in map(np.dtype, dtypes):
+        for name, fn in callables:
+            args = _gpu_arguments(plugin, name, fn, hp_values, dtype)
+            cpu_fn = scalar_jit(fn, dtype)
+            expected = [cpu_fn(*row) for row in args]
+            n_out = len(expected[0]) if isinstance(expected[0], tuple) else None
+            expected = np.array(expected, dtype=np.float64).reshape(len(args), -1)
+            where = f"{plugin.name}: {name} ({dtype.name})"
+            try:
+                kernel = _gpu_kernel(cuda, device_function(fn, dtype), args.shape[1],
+                                     n_out)
+                if run:
+                    out = np.zeros((len(args), expected.shape[1]), dtype)
+                    cuda.jit(kernel)[1, len(args)](args, out)
+                else:
+                    _compile_ptx(cuda, kernel, dtype, expected.shape[1])
+            except _NoCompiler as exc:
+                _no_compiler.append(str(exc))
+                return f"skipped: {exc}"
+            except Exception as exc:
+                raise AssertionError(
+                    f"{where} does not compile for the GPU: "
+                    f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+                ) from exc
+            if run:
+                rtol = 1e-10 if dtype == np.float64 else 2e-5
+                ok = np.isfinite(expected)
+                np.testing.assert_allclose(
+                    out[ok], expected[ok], rtol=rtol, atol=rtol * 1e-2,
+                    err_msg=f"{where}: GPU and CPU results differ")
+                assert np.isfinite(out[ok]).all(), f"{where}: not finite on the GPU"
+            done.append(name)
+    how = "compared with the CPU on the CUDA simulator" if simulator_enabled() else (
+        "compared with the CPU on the GPU" if run else "compiled to PTX")
+    return f"{how}: {', '.join(sorted(set(done)))}"
+
+
+class _NoCompiler(Exception):
+    """No GPU, simulator or NVVM to compile with."""
+
+
+def _compile_ptx(cuda, kernel, dtype, n_out):
+    import numba
+
+    from ._kernels.cuda.ptx import _without_driver
+
+    t = numba.float32 if dtype == np.float32 else numba.float64
+    try:
+        with _without_driver((9, 0)):
+            cuda.compile_ptx(kernel, (t[:, ::1], t[:, ::1]), cc=(9, 0))
+    except Exception as exc:
+        text = f"{type(exc).__name__}: {exc}"
+        if any(word in text for word in ("NVVM", "nvvm", "NVRTC", "nvrtc",
+                                         "DynamicLibNotFound", "CUDA_HOME")):
+            raise _NoCompiler("no GPU, no CUDA simulator and no NVVM to compile "
+                              "PTX with (pip install \"numba-cuda[cu13]\", or "
+                              "set NUMBA_ENABLE_CUDASIM=1)") from exc
+        raise
+
+
+def check_plugin(kind, name, gpu=True, **kwargs):
+    """Run the checks for the registered plugin ``name`` of ``kind``.
+
+    Parameters
+    ----------
+    kind : str
+        "activation", "optimizer", "initializer", "regularizer" or "loss".
+    name : str
+    gpu : bool, default=True
+        Also run :func:`check_gpu`; when it cannot (no ``numba-cuda``, or
+        neither a simulator, a GPU nor NVVM), a ``UserWarning`` says so once.
+    **kwargs
+        Passed to the kind's check (``hyperparameters``, tolerances).
+    """
+    plugin = get_registry().get(kind, name)
+    _CHECKS[kind](plugin, **kwargs)
+    if gpu:
+        outcome = check_gpu(plugin, kwargs.get("hyperparameters"))
+        if outcome.startswith("skipped") and outcome not in _gpu_skip_warned:
+            _gpu_skip_warned.add(outcome)
+            warnings.warn(f"skdeep.testing: GPU check {outcome}", UserWarning,
+                          stacklevel=2)
 
 
 def check_all_plugins():

@@ -78,3 +78,35 @@ def test_check_all_plugins_covers_registry():
     seen = list(testing.check_all_plugins())
     assert len(seen) == len(PLUGINS)
     assert np.all([isinstance(k, str) for k, _ in seen])
+
+
+def _allocating_value(x):
+    # Compiles for the CPU; CUDA device code cannot allocate arrays.
+    buf = np.empty(1)
+    buf[0] = x
+    return buf[0]
+
+
+def _one(x, y):
+    return 1.0
+
+
+def test_gpu_check_finds_constructs_the_gpu_rejects():
+    # The CUDA simulator runs plain Python and accepts this plugin; the kit
+    # compiles for the real target (a GPU, or PTX with NVVM).
+    pytest.importorskip("numba.cuda")
+    good = testing.check_gpu(get_registry().get("activation", "tanh"))
+    if good.startswith("skipped") or "simulator" in good:
+        pytest.skip(f"no real CUDA compiler here ({good})")
+    bad = ActivationPlugin(name="allocating", value=_allocating_value,
+                           derivative=_one)
+    with pytest.raises(AssertionError, match="allocating: value .* does not compile"):
+        testing.check_gpu(bad)
+
+
+def test_gpu_check_says_when_it_cannot_run(monkeypatch):
+    monkeypatch.setattr(testing, "_cuda_unavailable_reason",
+                        lambda: "numba-cuda is not installed (test)")
+    monkeypatch.setattr(testing, "_gpu_skip_warned", set())
+    with pytest.warns(UserWarning, match="GPU check skipped: numba-cuda is not"):
+        testing.check_plugin("activation", "relu")

@@ -8,10 +8,12 @@ inlines the plugin's scalar function, generated in :mod:`.blocks`).
 Passing plugins as arguments keeps the big kernels cacheable on disk. The
 Numba options of every CPU function come from ``kernels.JIT_OPTIONS``.
 
-Blocks are generated as Python source. When the cache directory is writable
-the source is written to a file whose name hashes the plugin's code, so
-Numba's on-disk cache serves the compiled block in later processes and never
-serves a block compiled from an older version of the plugin.
+Blocks are generated as Python source and compiled from that text in
+memory. With a cache directory (:mod:`..cache`: private, checked, atomic)
+the source is also written to a file whose name hashes the plugin's code,
+for people to read and for Numba's cache to be keyed on, so later processes
+load the compiled block and never one compiled from an older version of the
+plugin; the file itself is never executed.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 import threading
 import types as pytypes
 
 import numpy as np
 
+from .. import cache as disk_cache
 from ..codegen import function_fingerprint, with_literals_as
 from . import kernels as cpu_kernels
 
@@ -37,9 +39,6 @@ _blocks = {}
 _blocks_by_identity = {}
 _scalar_jits = {}
 
-CACHE_ENV = "SKDEEP_CACHE_DIR"
-
-
 def jit_options(cache=True):
     """The Numba options of every CPU kernel, with ``cache``."""
     return {**cpu_kernels.JIT_OPTIONS, "cache": cache}
@@ -48,19 +47,23 @@ def jit_options(cache=True):
 def compile_cached(py_func, signature, cache=True):
     """``numba.njit(signature, cache=cache, ...)(py_func)``, loading faster.
 
-    Before it reads a cached function, Numba sets up its whole compilation
-    target (imports and registers every implementation it has: 0.3-0.5 s on
-    the development machine) although loading machine code needs none of
-    it. A cache hit here initializes only the runtime; a miss compiles as
-    usual (the compiler does the full set-up). Where Numba's cache
-    internals differ from what this expects, it is plain ``njit``.
+    The cache is skdeep's private one (:func:`..cache.numba_cache`: checked
+    directory, atomic sealed entries, damaged entries recompiled), not
+    Numba's default next to the source file. Before it reads a cached
+    function, Numba sets up its whole compilation target (imports and
+    registers every implementation it has: 0.3-0.5 s on the development
+    machine) although loading machine code needs none of it. A cache hit
+    here initializes only the runtime; a miss compiles as usual (the
+    compiler does the full set-up). Without a safe cache directory, or
+    where Numba's internals differ from what this expects, it compiles in
+    memory.
     """
     import numba
 
-    dispatcher = numba.njit(**jit_options(cache=cache))(py_func)
-    cache_impl = getattr(dispatcher, "_cache", None)
-    if cache and all(hasattr(cache_impl, name) for name in (
-            "_load_overload", "_guard_against_spurious_io_errors")):
+    dispatcher = numba.njit(**jit_options(cache=False))(py_func)
+    private = disk_cache.numba_cache(py_func) if cache else None
+    if private is not None and hasattr(dispatcher, "_cache"):
+        dispatcher._cache = private
         try:
             # Unboxing first-class function arguments calls into this module.
             import numba.experimental.function_type  # noqa: F401
@@ -68,46 +71,24 @@ def compile_cached(py_func, signature, cache=True):
         except ImportError:
             rtsys = None
         if rtsys is not None:
-            def load_overload(sig, target_context):
-                rtsys.initialize(target_context)
-                with cache_impl._guard_against_spurious_io_errors():
-                    return cache_impl._load_overload(sig, target_context)
-
-            cache_impl.load_overload = load_overload
+            private.load_set_up = rtsys.initialize
             try:
                 dispatcher.compile(signature)
             finally:
-                del cache_impl.load_overload
+                private.load_set_up = None
     dispatcher.compile(signature)  # a no-op once loaded
     dispatcher.disable_compile()
     return dispatcher
 
 
 def cache_dir():
-    """Return a writable directory for generated block sources, or None.
+    """The private directory for generated block sources, or None.
 
-    ``SKDEEP_CACHE_DIR`` wins; otherwise ``NUMBA_CACHE_DIR/skdeep``, then the
-    user cache directory, then the temporary directory.
+    See :func:`..cache.cache_root` (``SKDEEP_CACHE_DIR``, else
+    ``NUMBA_CACHE_DIR/skdeep``, else the user cache directory, else a
+    checked per-user temporary directory).
     """
-    candidates = []
-    if os.environ.get(CACHE_ENV):
-        candidates.append(os.environ[CACHE_ENV])
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        candidates.append(os.path.join(os.environ["NUMBA_CACHE_DIR"], "skdeep"))
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".cache"
-    )
-    candidates.append(os.path.join(xdg, "skdeep"))
-    uid = os.getuid() if hasattr(os, "getuid") else "user"
-    candidates.append(os.path.join(tempfile.gettempdir(), f"skdeep-cache-{uid}"))
-    for path in candidates:
-        try:
-            os.makedirs(path, exist_ok=True)
-            if os.access(path, os.W_OK | os.X_OK):
-                return path
-        except OSError:
-            continue
-    return None
+    return disk_cache.cache_root()
 
 
 def scalar_jit(fn, dtype=None):
@@ -276,27 +257,23 @@ def build_block(source, functions, signature, label, dtype):
             return block
         namespace = {"np": np}
         namespace.update({k: scalar_jit(f, dtype) for k, f in functions.items()})
+        # The text compiled is always the one generated here; the file only
+        # names it for Numba's cache (and shows it to people), and is
+        # rewritten when anything else is found there.
+        text = f"# Generated by skdeep ({label}); safe to delete.\n{source}"
         directory = cache_dir()
         filename = None
         if directory is not None:
             filename = os.path.join(directory, f"skdeep_block_{key}.py")
-            if not os.path.exists(filename):
-                tmp = f"{filename}.{os.getpid()}.{threading.get_ident()}.tmp"
-                try:
-                    with open(tmp, "w") as fh:
-                        fh.write(f"# Generated by skdeep ({label}); safe to delete.\n")
-                        fh.write(source)
-                    os.replace(tmp, filename)
-                except OSError:
-                    filename = None
+            if disk_cache.ensure_file(filename, text.encode()):
+                disk_cache.register_source(filename, text)
+            else:
+                filename = None
         module = pytypes.ModuleType(f"skdeep_block_{key}")
         module.__dict__.update(namespace)
         if filename is not None:
             module.__file__ = filename
-            with open(filename) as fh:
-                code = compile(fh.read(), filename, "exec")
-        else:
-            code = compile(source, f"<skdeep {label} block>", "exec")
+        code = compile(text, filename or f"<skdeep {label} block>", "exec")
         sys.modules.setdefault(module.__name__, module)
         exec(code, module.__dict__)
         block = CompiledBlock(

@@ -217,9 +217,9 @@ def _seeded_shuffle(order, seed):
     """
     global _shuffle_jit
     if _shuffle_jit is None:
-        from numba import njit
+        from ..cache import cached_njit
 
-        _shuffle_jit = njit(cache=True)(_shuffle)
+        _shuffle_jit = cached_njit(_shuffle)
     _shuffle_jit(order, seed)
 
 
