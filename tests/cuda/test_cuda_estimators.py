@@ -112,3 +112,13 @@ def test_gpu_model_predicts_on_a_machine_without_gpu(rng, tmp_path):
                     str(tmp_path / "p.npy")], check=True, env=env)
     np.testing.assert_allclose(np.load(tmp_path / "p.npy"), gpu.predict_proba(X),
                                rtol=1e-10)
+
+
+def test_batch_norm_merges_a_single_row_batch_like_the_cpu(rng):
+    # 9 rows in batches of 4: the last row joins the second batch (4 + 1).
+    X, y = _data(rng, n=9)
+    gpu, cpu = _pair(MLPClassifier, X, y, hidden_layer_sizes=(3,), batch_norm=True)
+    _assert_same(gpu, cpu)
+    assert gpu.training_state_.steps == cpu.training_state_.steps == 4
+    for a, b in zip(gpu.bn_running_means_, cpu.bn_running_means_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-12)
