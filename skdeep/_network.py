@@ -263,6 +263,19 @@ def is_small(layout, rows):
     return largest < SMALL_PRODUCT_FLOPS
 
 
+# OpenBLAS runs a product of fewer than 4 * 65536 multiply-adds on one
+# thread whatever its setting, so a prediction whose products all stay under
+# half that needs no thread limit; setting one (threadpoolctl calls under a
+# lock) cost 6 us of a 1-row predict that takes 30 us in all.
+TINY_PRODUCT_MULTIPLY_ADDS = 2 ** 17
+
+
+def is_tiny(layout, rows):
+    """Whether every matrix product of a ``rows``-row batch is tiny."""
+    largest = max(rows * fan_in * fan_out for fan_in, fan_out in layout.shapes)
+    return largest < TINY_PRODUCT_MULTIPLY_ADDS
+
+
 @contextlib.contextmanager
 def _one_blas_thread():
     # One limit shared by concurrent fits (threads, nogil kernels): the
@@ -400,6 +413,11 @@ class CompiledNetwork:
         )
         self._loss = loss
         self._loss_block = None
+        # Prediction buffers for a few rows, reused: allocating them took
+        # 15 us of a 1-row predict. A list, since pop and append are atomic:
+        # concurrent predictions never share one.
+        self._spare_buffers = []
+        self._predict_kernel = None
 
     def loss_block(self):
         """The compiled loss block and its hyperparameter vector."""
@@ -462,7 +480,24 @@ class CompiledNetwork:
         # Whole chunks per thread, as even as they come.
         bounds = [round(n * i / (parts * chunk)) * chunk for i in range(parts)] + [n]
         running = self._running(running)
-        kernel = cpu_mlp.kernel("predict", self.dtype)
+        kernel = self._predict_kernel
+        if kernel is None:
+            kernel = self._predict_kernel = cpu_mlp.kernel("predict", self.dtype)
+        if n <= chunk and is_tiny(layout, n):
+            # A few rows (a served model's request): one kernel call on
+            # reused buffers, no threads, no thread limit.
+            try:
+                ws = self._spare_buffers.pop()
+            except IndexError:
+                ws = Workspace(layout, chunk, self.dtype)
+            kernel(
+                theta, X, ws.capacity, layout.sizes, ws.off, self.act_fwd,
+                self.act_hp, self.out_kind, running, BN_EPSILON, ws.Xb, ws.Z,
+                ws.A, ws.H, ws.V, out,
+            )
+            if len(self._spare_buffers) < 4:
+                self._spare_buffers.append(ws)
+            return out
 
         def predict_rows(start, stop):
             capacity = max(1, min(chunk, stop - start))
