@@ -1,0 +1,98 @@
+"""A fresh environment's first fit, without and with ``python -m skdeep compile``.
+
+Each case starts from an empty compile cache (``NUMBA_CACHE_DIR`` and
+``SKDEEP_CACHE_DIR`` in a new temporary directory), as a new Docker image,
+CI runner or Dask worker does:
+
+- **without**: the first process fits (digits, StandardScaler, default
+  ``MLPClassifier``, 50 epochs) and so compiles what it needs; a second
+  process fits again (warm cache);
+- **with**: ``python -m skdeep compile`` runs first (timed), then fresh
+  processes fit with the default relu (float64 and float32) and with
+  ``activation="tanh", solver="sgd"``, none of which compiles anything.
+
+Times are wall-clock seconds in fresh processes, from before
+``from skdeep import MLPClassifier`` to after ``fit`` (NumPy, scikit-learn
+and the data are loaded first). sklearn's fit of the same data is timed in
+the same process for scale.
+
+Usage: ``python benchmarks/cold_start.py [--repeats N]``
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+FIT = """
+import json, sys, time, warnings
+warnings.simplefilter("ignore")
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.neural_network import MLPClassifier as SklearnMLP
+from sklearn.preprocessing import StandardScaler
+X, y = load_digits(return_X_y=True)
+X = StandardScaler().fit_transform(X).astype(sys.argv[1])
+params = dict(max_iter=50, random_state=0, activation=sys.argv[2], solver=sys.argv[3])
+t = time.perf_counter()
+from skdeep import MLPClassifier
+MLPClassifier(**params).fit(X, y)
+first = time.perf_counter() - t
+t = time.perf_counter()
+SklearnMLP(**params).fit(X, y)
+print(json.dumps({"first_fit": first, "sklearn_fit": time.perf_counter() - t}))
+"""
+
+
+def fit(env, dtype="float64", activation="relu", solver="adam"):
+    out = subprocess.run([sys.executable, "-c", FIT, dtype, activation, solver],
+                         capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def fresh_env(directory):
+    return dict(os.environ, NUMBA_CACHE_DIR=directory,
+                SKDEEP_CACHE_DIR=os.path.join(directory, "blocks"))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="fresh environments per case (default 3)")
+    args = parser.parse_args()
+    rows = {k: [] for k in ("cold first fit", "warm second process",
+                            "compile command", "after compile: float64 relu",
+                            "after compile: float32 relu",
+                            "after compile: float64 tanh sgd", "sklearn fit")}
+    for repeat in range(args.repeats):
+        with tempfile.TemporaryDirectory() as cache:
+            env = fresh_env(cache)
+            cold = fit(env)
+            rows["cold first fit"].append(cold["first_fit"])
+            rows["warm second process"].append(fit(env)["first_fit"])
+            rows["sklearn fit"].append(cold["sklearn_fit"])
+        with tempfile.TemporaryDirectory() as cache:
+            env = fresh_env(cache)
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "skdeep", "compile", "--quiet"],
+                           env=env, check=True, capture_output=True)
+            rows["compile command"].append(time.perf_counter() - start)
+            rows["after compile: float64 relu"].append(fit(env)["first_fit"])
+            rows["after compile: float32 relu"].append(fit(env, "float32")["first_fit"])
+            rows["after compile: float64 tanh sgd"].append(
+                fit(env, "float64", "tanh", "sgd")["first_fit"])
+        print(f"repeat {repeat + 1}: " + json.dumps(
+            {k: round(v[-1], 2) for k, v in rows.items()}), file=sys.stderr, flush=True)
+    print("| case | median s | all runs |")
+    print("| --- | --- | --- |")
+    for name, values in rows.items():
+        print(f"| {name} | {statistics.median(values):.2f} | "
+              f"{', '.join(f'{v:.2f}' for v in values)} |")
+
+
+if __name__ == "__main__":
+    main()
