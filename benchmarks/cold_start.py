@@ -16,6 +16,10 @@ Times are wall-clock seconds in fresh processes, from before
 and the data are loaded first). sklearn's fit of the same data is timed in
 the same process for scale.
 
+Numba is imported before the clock starts (to count its compiler set-ups:
+a fit that compiles sets it up, one that loads from the cache does not),
+so the times are import of skdeep's own modules plus the fit.
+
 Usage: ``python benchmarks/cold_start.py [--repeats N]``
 """
 
@@ -31,12 +35,20 @@ import time
 FIT = """
 import json, sys, time, warnings
 warnings.simplefilter("ignore")
+import numba
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.neural_network import MLPClassifier as SklearnMLP
 from sklearn.preprocessing import StandardScaler
 X, y = load_digits(return_X_y=True)
 X = StandardScaler().fit_transform(X).astype(sys.argv[1])
+# Numba sets its compiler up only to compile (a cache hit skips that):
+# counting the set-ups tells a compiling fit from a loading one whatever
+# the machine's load.
+from numba.core import base
+set_ups = []
+original = base.BaseContext.refresh
+base.BaseContext.refresh = lambda self: (set_ups.append(1), original(self))[1]
 params = dict(max_iter=50, random_state=0, activation=sys.argv[2], solver=sys.argv[3])
 t = time.perf_counter()
 from skdeep import MLPClassifier
@@ -44,7 +56,8 @@ MLPClassifier(**params).fit(X, y)
 first = time.perf_counter() - t
 t = time.perf_counter()
 SklearnMLP(**params).fit(X, y)
-print(json.dumps({"first_fit": first, "sklearn_fit": time.perf_counter() - t}))
+print(json.dumps({"first_fit": first, "sklearn_fit": time.perf_counter() - t,
+                  "compiled": len(set_ups) > 0}))
 """
 
 
@@ -64,6 +77,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3,
                         help="fresh environments per case (default 3)")
     args = parser.parse_args()
+    compiled = {}
     rows = {k: [] for k in ("cold first fit", "warm second process",
                             "compile command", "after compile: float64 relu",
                             "after compile: float32 relu",
@@ -71,27 +85,33 @@ def main():
     for repeat in range(args.repeats):
         with tempfile.TemporaryDirectory() as cache:
             env = fresh_env(cache)
-            cold = fit(env)
-            rows["cold first fit"].append(cold["first_fit"])
-            rows["warm second process"].append(fit(env)["first_fit"])
-            rows["sklearn fit"].append(cold["sklearn_fit"])
+            for name, result in (("cold first fit", fit(env)),
+                                 ("warm second process", fit(env))):
+                rows[name].append(result["first_fit"])
+                compiled.setdefault(name, []).append(result["compiled"])
+            rows["sklearn fit"].append(result["sklearn_fit"])
         with tempfile.TemporaryDirectory() as cache:
             env = fresh_env(cache)
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "skdeep", "compile", "--quiet"],
                            env=env, check=True, capture_output=True)
             rows["compile command"].append(time.perf_counter() - start)
-            rows["after compile: float64 relu"].append(fit(env)["first_fit"])
-            rows["after compile: float32 relu"].append(fit(env, "float32")["first_fit"])
-            rows["after compile: float64 tanh sgd"].append(
-                fit(env, "float64", "tanh", "sgd")["first_fit"])
+            for name, args_ in (("after compile: float64 relu", ("float64",)),
+                                ("after compile: float32 relu", ("float32",)),
+                                ("after compile: float64 tanh sgd",
+                                 ("float64", "tanh", "sgd"))):
+                result = fit(env, *args_)
+                rows[name].append(result["first_fit"])
+                compiled.setdefault(name, []).append(result["compiled"])
         print(f"repeat {repeat + 1}: " + json.dumps(
             {k: round(v[-1], 2) for k, v in rows.items()}), file=sys.stderr, flush=True)
-    print("| case | median s | all runs |")
-    print("| --- | --- | --- |")
+    print("| case | median s | all runs | compiled |")
+    print("| --- | --- | --- | --- |")
     for name, values in rows.items():
+        flags = compiled.get(name)
         print(f"| {name} | {statistics.median(values):.2f} | "
-              f"{', '.join(f'{v:.2f}' for v in values)} |")
+              f"{', '.join(f'{v:.2f}' for v in values)} | "
+              f"{'-' if flags is None else ', '.join('yes' if f else 'no' for f in flags)} |")
 
 
 if __name__ == "__main__":
