@@ -134,10 +134,10 @@ def timed_fit(estimator, X, y):
         return time.perf_counter() - started
 
 
-def run_child(args, timeout=900):
+def run_child(args, timeout=900, env=None):
     command = [sys.executable, str(HERE / "_child.py"), *map(str, args)]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                          env=os.environ.copy())
+                          env=os.environ.copy() if env is None else env)
     if proc.returncode != 0:
         raise RuntimeError(
             f"{' '.join(command[1:3])} failed ({proc.returncode}):\n"
@@ -397,6 +397,17 @@ def scaled_digits(dtype="float64"):
 
 
 W6_MAX_ITERS = (60, 200)
+def default_thread_env():
+    """The environment without the suite's thread-count variables.
+
+    A grid search runs as users run it: joblib gives each of its worker
+    processes cpu_count / n_jobs threads, but only where these variables
+    are unset (with the suite's 2, each of sklearn's two workers ran 2-thread
+    BLAS on 2 cores, and a search took over 10 times as long).
+    """
+    from run import THREAD_VARIABLES
+
+    return {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
 
 
 def run_w6(args, tmpdir, errors):
@@ -413,14 +424,16 @@ def run_w6(args, tmpdir, errors):
         runs = {peer: [] for peer in peers}
         for peer in peers:  # warm the compile cache and the OS file cache
             try:
-                run_child(["grid-search", peer, path, max_iter])
+                run_child(["grid-search", peer, path, max_iter],
+                          env=default_thread_env())
             except Exception:
                 errors[f"W6/{max_iter}/{peer}/warm-up"] = traceback.format_exc()
         for repeat in range(args.repeats):
             for peer in rotated(peers, repeat):
                 settle()
                 try:
-                    result = run_child(["grid-search", peer, path, max_iter])
+                    result = run_child(["grid-search", peer, path, max_iter],
+                                       env=default_thread_env())
                 except Exception:
                     errors[f"W6/{max_iter}/{peer}"] = traceback.format_exc()
                     continue
