@@ -127,13 +127,15 @@ def _demo(args):
           "loaded once per process; not part of the fit times below)")
 
     fit_s = _fit_seconds(clf, X_train, y_train)
-    curve = clf.loss_curve_
+    unit = "iterations" if full_batch else "epochs"
+    # L-BFGS keeps no loss curve (as in sklearn): its final loss only.
+    curve = getattr(clf, "loss_curve_", [clf.loss_])
     step = max(1, len(curve) // 5)
     for i in [*range(0, len(curve) - 1, step), len(curve) - 1]:
-        print(f"  {'iteration' if full_batch else 'epoch'} {i + 1:4d}  "
-              f"loss {curve[i]:.4f}")
+        label = f"epoch {i + 1:4d}" if not full_batch else f"after {clf.n_iter_} {unit}"
+        print(f"  {label}  loss {curve[i]:.4f}")
     print(f"skdeep  MLPClassifier: test accuracy {clf.score(X_test, y_test):.4f}, "
-          f"fit {fit_s:.2f} s ({clf.n_iter_} {'iterations' if full_batch else 'epochs'})")
+          f"fit {fit_s:.2f} s ({clf.n_iter_} {unit})")
 
     missing = [f"{name}={value!r}" for name, value, known in (
         ("activation", args.activation, _SKLEARN_ACTIVATIONS),
@@ -152,7 +154,6 @@ def _demo(args):
         # at the mercy of a busy moment on a shared machine.
         fit_s = min(fit_s, _fit_seconds(clf, X_train, y_train))
         ref_s = min(ref_s, _fit_seconds(ref, X_train, y_train))
-        unit = "iterations" if full_batch else "epochs"
         print(f"sklearn MLPClassifier: test accuracy "
               f"{ref.score(X_test, y_test):.4f}, fit {ref_s:.2f} s "
               f"({ref.n_iter_} {unit})")

@@ -71,6 +71,9 @@ def test_demo_trains_several_layers_and_compares_with_sklearn():
     assert "network 64-16-8-10" in proc.stdout
     assert "sklearn MLPClassifier: test accuracy" in proc.stdout
     assert "x as fast" in proc.stdout
+    proc = run("demo", "--epochs", "3", "--solver", "lbfgs", "--activation", "gelu")
+    assert proc.returncode == 0, proc.stderr
+    assert "after 3 iterations" in proc.stdout
 
 
 _FIRST_FIT_COMPILES = """
