@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import sys
 import threading
 import time
@@ -220,7 +221,8 @@ def _compile(args):
           f"({'all registered' if args.all_plugins else 'built-in'} plugins); "
           "already cached ones only load", flush=True)
     start = time.perf_counter()
-    warm_up(dtypes, include_installed=args.all_plugins, report=report)
+    warm_up(dtypes, include_installed=args.all_plugins, report=report,
+            processes=args.jobs)
     print(f"done in {time.perf_counter() - start:.1f} s"
           + (f"; {len(failures)} failed" if failures else ""))
     return 1 if failures else 0
@@ -295,6 +297,10 @@ def _parser():
     compile_.add_argument("--all-plugins", action="store_true",
                           help="also compile installed plugin packages' "
                                "plugins")
+    compile_.add_argument("--jobs", type=_positive(int),
+                          default=min(2, os.cpu_count() or 1),
+                          help="dtypes compiled at once, one process each "
+                               "(default: %(default)s, the cores up to 2)")
     compile_.add_argument("--quiet", action="store_true",
                           help="print only failures and the total time")
     compile_.set_defaults(func=_compile)

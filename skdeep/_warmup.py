@@ -138,7 +138,31 @@ def _jobs(dtype, names):
     return jobs
 
 
-def warm_up(dtypes=DTYPES, include_installed=False, report=None):
+def _warm_dtype(dtype, include_installed, report=None):
+    names = plugin_names(include_installed)
+    results = []
+    for label, job in _jobs(np.dtype(dtype).name, names):
+        start = time.perf_counter()
+        try:
+            job()
+            error = None
+        except Exception as exc:  # one broken plugin must not stop the rest
+            error = exc
+        seconds = time.perf_counter() - start
+        results.append((dtype, label, seconds, error))
+        if report is not None:
+            report(dtype, label, seconds, error)
+    return results
+
+
+def _warm_dtype_in_worker(dtype, include_installed):
+    # Exceptions travel back as text: a plugin's own may not unpickle.
+    return [(d, label, seconds, None if error is None
+             else f"{type(error).__name__}: {error}")
+            for d, label, seconds, error in _warm_dtype(dtype, include_installed)]
+
+
+def warm_up(dtypes=DTYPES, include_installed=False, report=None, processes=1):
     """Compile and cache the kernels of every plugin for ``dtypes``.
 
     Parameters
@@ -149,7 +173,12 @@ def warm_up(dtypes=DTYPES, include_installed=False, report=None):
         :func:`plugin_names`).
     report : callable, optional
         Called as ``report(dtype, label, seconds, error)`` after every job
-        (``error`` is None, or the exception a plugin raised).
+        (``error`` is None, or the exception a plugin raised; from a worker
+        process, a ``RuntimeError`` with its text).
+    processes : int, default=1
+        Compile the dtypes in this many processes at once (at most one per
+        dtype; each dtype's kernels compile on one core). With more than
+        one, reports come per dtype when it is done.
 
     Returns
     -------
@@ -157,18 +186,24 @@ def warm_up(dtypes=DTYPES, include_installed=False, report=None):
         One ``(dtype, label, seconds, error)`` per job. A failing plugin
         does not stop the others.
     """
-    names = plugin_names(include_installed)
+    processes = max(1, min(processes, len(dtypes)))
+    if processes == 1:
+        return [row for dtype in dtypes
+                for row in _warm_dtype(dtype, include_installed, report)]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     results = []
-    for dtype in dtypes:
-        for label, job in _jobs(np.dtype(dtype).name, names):
-            start = time.perf_counter()
-            try:
-                job()
-                error = None
-            except Exception as exc:  # one broken plugin must not stop the rest
-                error = exc
-            seconds = time.perf_counter() - start
-            results.append((dtype, label, seconds, error))
-            if report is not None:
-                report(dtype, label, seconds, error)
+    # spawn: a forked child would inherit this process's Numba and BLAS
+    # threads' state.
+    with ProcessPoolExecutor(processes,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_warm_dtype_in_worker, dtype, include_installed)
+                   for dtype in dtypes]
+        for future in futures:
+            for dtype, label, seconds, error in future.result():
+                error = None if error is None else RuntimeError(error)
+                results.append((dtype, label, seconds, error))
+                if report is not None:
+                    report(dtype, label, seconds, error)
     return results
