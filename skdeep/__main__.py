@@ -4,18 +4,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import os
 import sys
-import threading
 import time
 
 _SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 _SKLEARN_SOLVERS = ("lbfgs", "sgd", "adam")
 _KINDS = ("activation", "optimizer", "initializer", "regularizer", "loss")
-
-# A kernel load that takes longer than this is a compilation: say so.
-_COMPILING_AFTER_S = 1.5
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,15 +64,33 @@ def _plugin_name(kind):
     return parse
 
 
+@contextlib.contextmanager
 def _say_if_compiling(what):
-    """A timer that prints, once, that kernels are compiling; cancel it when
-    they are ready (loading them from the cache is quicker than its delay)."""
-    timer = threading.Timer(_COMPILING_AFTER_S, lambda: print(
-        f"  compiling {what} (once per environment; this takes a while, "
-        "see `python -m skdeep compile`)...", flush=True))
-    timer.daemon = True
-    timer.start()
-    return timer
+    """Print, once, that kernels are compiling, when they start to.
+
+    Numba sets its compiler up before it compiles and never to load from
+    the cache, so that set-up is the signal (a warm cache prints nothing).
+    """
+    try:
+        from numba.core.base import BaseContext
+    except ImportError:  # another Numba layout: say nothing
+        yield
+        return
+    original = BaseContext.refresh
+    said = []
+
+    def refresh(self):
+        if not said:
+            said.append(True)
+            print(f"  compiling {what} (once per environment; this takes a "
+                  "while, see `python -m skdeep compile`)...", flush=True)
+        return original(self)
+
+    BaseContext.refresh = refresh
+    try:
+        yield
+    finally:
+        BaseContext.refresh = original
 
 
 def _fit_seconds(estimator, X, y):
@@ -119,11 +134,8 @@ def _demo(args):
           f"{args.epochs} {'iterations' if full_batch else 'epochs'}")
 
     clf = MLPClassifier(**params)
-    timer = _say_if_compiling(f"skdeep's {args.dtype} kernels")
-    try:
+    with _say_if_compiling(f"skdeep's {args.dtype} kernels"):
         prepare_s = prepare(clf, args.dtype)
-    finally:
-        timer.cancel()
     print(f"kernels ready in {prepare_s:.2f} s (compiled once per environment, "
           "loaded once per process; not part of the fit times below)")
 
