@@ -416,11 +416,12 @@ def run_w6(args, tmpdir, errors):
     X, _, y, _ = scaled_digits()
     path = Path(tmpdir) / "digits_scaled.npz"
     np.savez(path, X=X, y=y)
+    max_iters = W6_MAX_ITERS[:1] if args.quick else W6_MAX_ITERS
     log(f"W6: GridSearchCV, 12 candidates x 3 folds, n_jobs=2, digits "
         f"StandardScaler float64 ({X.shape[0]} rows), fresh process per search, "
-        f"max_iter {W6_MAX_ITERS}, {args.repeats} repeat(s)")
+        f"max_iter {max_iters}, {args.repeats} repeat(s)")
     results = {}
-    for max_iter in W6_MAX_ITERS:
+    for max_iter in max_iters:
         runs = {peer: [] for peer in peers}
         for peer in peers:  # warm the compile cache and the OS file cache
             try:
