@@ -9,6 +9,7 @@ import difflib
 import os
 import sys
 import time
+import warnings
 
 _SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 _SKLEARN_SOLVERS = ("lbfgs", "sgd", "adam")
@@ -94,8 +95,6 @@ def _say_if_compiling(what):
 
 
 def _fit_seconds(estimator, X, y):
-    import warnings
-
     from sklearn.exceptions import ConvergenceWarning
 
     with warnings.catch_warnings():
@@ -325,6 +324,10 @@ def main(argv=None):
     Returns the exit status: 0 on success, 2 for bad options (as argparse),
     1 when ``compile`` could not compile a plugin.
     """
+    # Warnings (a broken plugin package) as one line, without the source
+    # line of this module that happened to trigger them.
+    warnings.formatwarning = lambda message, category, *_, **__: (
+        f"{category.__name__}: {message}\n")
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
