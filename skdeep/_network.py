@@ -476,9 +476,6 @@ class CompiledNetwork:
         small = is_small(layout, 256)
         if chunk is None:
             chunk = 256 if small else 2048
-        parts = max(1, min(blas_thread_count(), n // chunk)) if small else 1
-        # Whole chunks per thread, as even as they come.
-        bounds = [round(n * i / (parts * chunk)) * chunk for i in range(parts)] + [n]
         running = self._running(running)
         kernel = self._predict_kernel
         if kernel is None:
@@ -498,6 +495,9 @@ class CompiledNetwork:
             if len(self._spare_buffers) < 4:
                 self._spare_buffers.append(ws)
             return out
+        parts = max(1, min(blas_thread_count(), n // chunk)) if small else 1
+        # Whole chunks per thread, as even as they come.
+        bounds = [round(n * i / (parts * chunk)) * chunk for i in range(parts)] + [n]
 
         def predict_rows(start, stop):
             capacity = max(1, min(chunk, stop - start))

@@ -156,6 +156,10 @@ class Progress:
                 print("Validation loss: %f" % val_loss)
                 print("Validation score: %f" % val_score)
             return
+        postfix = {"loss": f"{loss:.4g}"}
+        if val_loss is not None:
+            postfix["val_loss"] = f"{val_loss:.4g}"
+            postfix["val_score"] = f"{val_score:.4g}"
         if self._first:
             # A process's first epoch includes loading (in a fresh
             # environment, compiling) the kernels: the bar that follows it
@@ -165,13 +169,10 @@ class Progress:
             self.bar.leave = False
             self.bar.close()
             self.bar = self._tqdm(total=total, initial=1, unit="epoch", leave=True)
+            self.bar.set_postfix(postfix)
         else:
+            self.bar.set_postfix(postfix, refresh=False)
             self.bar.update(1)
-        postfix = {"loss": f"{loss:.4g}"}
-        if val_loss is not None:
-            postfix["val_loss"] = f"{val_loss:.4g}"
-            postfix["val_score"] = f"{val_score:.4g}"
-        self.bar.set_postfix(postfix)
 
     def message(self, text):
         if not self.verbose:
