@@ -6,6 +6,7 @@ Every peer is used through the same sklearn-like interface
 :class:`TorchMLP`, a plain training loop.
 """
 
+import contextlib
 import math
 import resource
 import time
@@ -276,10 +277,21 @@ class GemmFloor:
         self.Gs = tuple(np.zeros((a, b), dtype) for a, b in pairs)
 
     def epoch(self, X):
+        import threadpoolctl
+
         kernel = _gemm_epoch_kernel()
-        started = time.perf_counter()
-        kernel(X, self.Ws, self.As, self.Ds, self.Gs, self.batch_size)
-        return time.perf_counter() - started
+        # The thread rule of skdeep's kernels: products of a batch below
+        # 2**25 FLOPs on one BLAS thread (two threads' start-up and spinning
+        # made this floor 10x slower than skdeep's whole epoch on W5 on a
+        # busy machine).
+        largest = max(2 * self.batch_size * a * b
+                      for a, b in zip(self.sizes[:-1], self.sizes[1:], strict=True))
+        limit = (threadpoolctl.threadpool_limits(1, user_api="blas")
+                 if largest < 2 ** 25 else contextlib.nullcontext())
+        with limit:
+            started = time.perf_counter()
+            kernel(X, self.Ws, self.As, self.Ds, self.Gs, self.batch_size)
+            return time.perf_counter() - started
 
 
 # -- memory ------------------------------------------------------------------
