@@ -14,7 +14,13 @@
     epoch on the full data, report the high-water mark minus the RSS just
     before the fit.
 
-Both print one JSON line on stdout. Thread counts come from the environment
+``python _child.py grid-search PEER DATA.npz MAX_ITER``
+    W6: ``GridSearchCV`` of the default ``MLPClassifier`` (``max_iter``
+    given) over alpha x learning_rate_init x activation (12 candidates,
+    3-fold, ``n_jobs=2``) in a fresh process, timed from before the peer's
+    import to the end of ``fit`` (worker start-up, every fit and scoring).
+
+All print one JSON line on stdout. Thread counts come from the environment
 (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ...), set by the parent.
 """
 
@@ -56,6 +62,37 @@ def fresh_fit(peer, path):
     }
 
 
+def grid_search(peer, path, max_iter):
+    warnings.simplefilter("ignore")
+    data = np.load(path)
+    X, y = data["X"], data["y"]
+    started = time.perf_counter()
+    if peer == "skdeep":
+        from skdeep import MLPClassifier
+    else:
+        from sklearn.neural_network import MLPClassifier
+    from sklearn.model_selection import GridSearchCV
+
+    imported = time.perf_counter()
+    grid = {"alpha": [1e-4, 1e-3, 1e-2], "learning_rate_init": [1e-3, 3e-3],
+            "activation": ["relu", "tanh"]}
+    search = GridSearchCV(MLPClassifier(max_iter=max_iter, random_state=0), grid,
+                          cv=3, n_jobs=2)
+    search.fit(X, y)
+    total = time.perf_counter() - started
+    results = search.cv_results_
+    n_fits = len(results["params"]) * search.n_splits_
+    return {
+        "total_s": total,
+        "import_s": imported - started,
+        "n_fits": n_fits,
+        # per candidate: mean over folds; summed over candidates x folds
+        "sum_fit_s": float(np.sum(results["mean_fit_time"]) * search.n_splits_),
+        "sum_score_s": float(np.sum(results["mean_score_time"]) * search.n_splits_),
+        "best_score": float(search.best_score_),
+    }
+
+
 def memory(peer, path, spec_json, threads):
     import gc
 
@@ -92,6 +129,8 @@ def main(argv):
     mode, peer, path = argv[:3]
     if mode == "fresh-fit":
         result = fresh_fit(peer, path)
+    elif mode == "grid-search":
+        result = grid_search(peer, path, int(argv[3]))
     elif mode == "memory":
         result = memory(peer, path, argv[3], int(argv[4]))
     else:

@@ -6,6 +6,7 @@ Every peer is used through the same sklearn-like interface
 :class:`TorchMLP`, a plain training loop.
 """
 
+import contextlib
 import math
 import resource
 import time
@@ -28,7 +29,7 @@ def estimator_params(spec, epochs, seed):
     epochs (``tol=0`` and ``n_iter_no_change > epochs`` never stop early)."""
     return {
         "hidden_layer_sizes": tuple(spec["hidden"]),
-        "activation": "relu",
+        "activation": spec.get("activation", "relu"),
         "solver": "adam",
         "alpha": spec["alpha"],
         "batch_size": spec["batch_size"],
@@ -263,23 +264,34 @@ class GemmFloor:
     compiled loop: no shuffling or gathering, bias, activation, loss or
     optimizer. A lower bound for an epoch with this BLAS."""
 
-    def __init__(self, sizes, batch_size):
+    def __init__(self, sizes, batch_size, dtype=np.float32):
         rng = np.random.default_rng(0)
         self.sizes = list(sizes)
         self.batch_size = batch_size
         pairs = list(zip(self.sizes[:-1], self.sizes[1:], strict=True))
-        self.Ws = tuple(rng.standard_normal((a, b), dtype=np.float32) * 0.01
+        self.Ws = tuple((rng.standard_normal((a, b)) * 0.01).astype(dtype)
                         for a, b in pairs)
-        self.As = tuple(np.zeros((batch_size, b), np.float32) for _, b in pairs)
-        self.Ds = tuple(rng.standard_normal((batch_size, b), dtype=np.float32)
+        self.As = tuple(np.zeros((batch_size, b), dtype) for _, b in pairs)
+        self.Ds = tuple(rng.standard_normal((batch_size, b)).astype(dtype)
                         for _, b in pairs)
-        self.Gs = tuple(np.zeros((a, b), np.float32) for a, b in pairs)
+        self.Gs = tuple(np.zeros((a, b), dtype) for a, b in pairs)
 
     def epoch(self, X):
+        import threadpoolctl
+
         kernel = _gemm_epoch_kernel()
-        started = time.perf_counter()
-        kernel(X, self.Ws, self.As, self.Ds, self.Gs, self.batch_size)
-        return time.perf_counter() - started
+        # The thread rule of skdeep's kernels: products of a batch below
+        # 2**25 FLOPs on one BLAS thread (two threads' start-up and spinning
+        # made this floor 10x slower than skdeep's whole epoch on W5 on a
+        # busy machine).
+        largest = max(2 * self.batch_size * a * b
+                      for a, b in zip(self.sizes[:-1], self.sizes[1:], strict=True))
+        limit = (threadpoolctl.threadpool_limits(1, user_api="blas")
+                 if largest < 2 ** 25 else contextlib.nullcontext())
+        with limit:
+            started = time.perf_counter()
+            kernel(X, self.Ws, self.As, self.Ds, self.Gs, self.batch_size)
+            return time.perf_counter() - started
 
 
 # -- memory ------------------------------------------------------------------

@@ -38,7 +38,7 @@ def log(message):
     print(message, file=sys.stderr, flush=True)
 
 
-def workload_specs(quick, epochs):
+def workload_specs(quick, epochs, activations=None):
     def pick(full, small):
         return small if quick else full
 
@@ -72,11 +72,24 @@ def workload_specs(quick, epochs):
             "data": "MNIST-1D (mnist1d.make_dataset, seed 42)",
         },
     }
-    for spec in specs.values():
+    # tanh and logistic beside relu where the elementwise work weighs most
+    # (small batches and layers); --activations applies a list to all.
+    for name, spec in specs.items():
         spec["alpha"] = 0.0
+        spec["activations"] = (list(activations) if activations else
+                               ["relu", "tanh", "logistic"] if name in ("W2", "W5")
+                               else ["relu"])
         if epochs is not None:
             spec["epochs"] = epochs
     return specs
+
+
+def variants(name, spec, dtypes):
+    """``(label, spec)`` of every dtype and activation a workload runs in."""
+    for dtype in dtypes:
+        for activation in spec["activations"]:
+            yield (f"{name} {activation} {dtype}",
+                   dict(spec, activation=activation, dtype=dtype))
 
 
 def load_workload_data(name, spec):
@@ -121,10 +134,10 @@ def timed_fit(estimator, X, y):
         return time.perf_counter() - started
 
 
-def run_child(args, timeout=900):
+def run_child(args, timeout=900, env=None):
     command = [sys.executable, str(HERE / "_child.py"), *map(str, args)]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                          env=os.environ.copy())
+                          env=os.environ.copy() if env is None else env)
     if proc.returncode != 0:
         raise RuntimeError(
             f"{' '.join(command[1:3])} failed ({proc.returncode}):\n"
@@ -206,7 +219,12 @@ def environment(threads):
 
 
 def run_epoch_workload(name, spec, data, peers, args, tmpdir, errors):
-    X, X_test, y, y_test = data
+    dtype = np.dtype(spec.get("dtype", "float32"))
+    X, X_test, y, y_test = (a.astype(dtype) if a.dtype.kind == "f" else a
+                            for a in data)
+    # PyTorch's loop here is float32 relu only.
+    if dtype != np.float32 or spec.get("activation", "relu") != "relu":
+        peers = [p for p in peers if p != "torch"]
     sizes = layer_sizes(spec, X)
     epochs = spec["epochs"]
     n = X.shape[0]
@@ -224,7 +242,7 @@ def run_epoch_workload(name, spec, data, peers, args, tmpdir, errors):
         except Exception:
             errors[f"{name}/{peer}/warm-up"] = traceback.format_exc()
             failed.add(peer)
-    floor = _peers.GemmFloor(sizes, batch)
+    floor = _peers.GemmFloor(sizes, batch, dtype)
     floor.epoch(X[: min(2048, n)])
 
     times = {peer: [] for peer in peers}
@@ -272,11 +290,11 @@ def run_epoch_workload(name, spec, data, peers, args, tmpdir, errors):
             rows[peer]["score"] = median(scores[peer])
             rows[peer]["all_scores"] = scores[peer]
             rows[peer]["n_iter"] = n_iters[peer]
-    if not args.no_memory:
+    if not args.no_memory and spec.get("activation", "relu") == "relu":
         path = Path(tmpdir) / f"{name}.npz"
         np.savez(path, X=X, y=y)
         child_spec = {k: spec[k] for k in ("task", "hidden", "batch_size", "lr",
-                                           "alpha")}
+                                           "alpha", "activation")}
         for peer in peers:
             if peer not in rows:
                 continue
@@ -291,6 +309,7 @@ def run_epoch_workload(name, spec, data, peers, args, tmpdir, errors):
         path.unlink()
     return {
         "spec": spec,
+        "dtype": dtype.name,
         "n_train": n,
         "n_test": int(X_test.shape[0]),
         "sizes": sizes,
@@ -364,6 +383,127 @@ def run_w3(args, tmpdir, errors):
     path.unlink()
     return {"n_train": int(X.shape[0]), "n_test": int(X_test.shape[0]),
             "peers": rows}
+
+
+def scaled_digits(dtype="float64"):
+    """digits through StandardScaler (fitted on the training part), as
+    users pass them: float64 unless cast."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    X, X_test, y, y_test = train_test_split(X, y, test_size=0.25, random_state=0,
+                                            stratify=y)
+    scaler = StandardScaler().fit(X)
+    return (scaler.transform(X).astype(dtype), scaler.transform(X_test).astype(dtype),
+            y, y_test)
+
+
+W6_MAX_ITERS = (60, 200)
+def default_thread_env():
+    """The environment without the suite's thread-count variables.
+
+    A grid search runs as users run it: joblib gives each of its worker
+    processes cpu_count / n_jobs threads, but only where these variables
+    are unset (with the suite's 2, each of sklearn's two workers ran 2-thread
+    BLAS on 2 cores, and a search took over 10 times as long).
+    """
+    from run import THREAD_VARIABLES
+
+    return {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+
+
+def run_w6(args, tmpdir, errors):
+    peers = ["skdeep", "sklearn"]
+    byte_compile("skdeep")
+    X, _, y, _ = scaled_digits()
+    path = Path(tmpdir) / "digits_scaled.npz"
+    np.savez(path, X=X, y=y)
+    max_iters = W6_MAX_ITERS[:1] if args.quick else W6_MAX_ITERS
+    log(f"W6: GridSearchCV, 12 candidates x 3 folds, n_jobs=2, digits "
+        f"StandardScaler float64 ({X.shape[0]} rows), fresh process per search, "
+        f"max_iter {max_iters}, {args.repeats} repeat(s)")
+    results = {}
+    for max_iter in max_iters:
+        runs = {peer: [] for peer in peers}
+        for peer in peers:  # warm the compile cache and the OS file cache
+            try:
+                run_child(["grid-search", peer, path, max_iter],
+                          env=default_thread_env())
+            except Exception:
+                errors[f"W6/{max_iter}/{peer}/warm-up"] = traceback.format_exc()
+        for repeat in range(args.repeats):
+            for peer in rotated(peers, repeat):
+                settle()
+                try:
+                    result = run_child(["grid-search", peer, path, max_iter],
+                                       env=default_thread_env())
+                except Exception:
+                    errors[f"W6/{max_iter}/{peer}"] = traceback.format_exc()
+                    continue
+                runs[peer].append(result)
+                log(f"  [W6 max_iter={max_iter} r{repeat}] {peer:8s} total "
+                    f"{result['total_s']:.2f} s (fits {result['sum_fit_s']:.2f} s, "
+                    f"scoring {result['sum_score_s']:.2f} s in the workers), "
+                    f"best score {result['best_score']:.4f}")
+        rows = {}
+        for peer, values in runs.items():
+            if values:
+                rows[peer] = {key: median([r[key] for r in values]) for key in (
+                    "total_s", "import_s", "sum_fit_s", "sum_score_s", "best_score")}
+                rows[peer]["all_total_s"] = [r["total_s"] for r in values]
+        base = rows.get("skdeep", {}).get("total_s")
+        for row in rows.values():
+            row["ratio_vs_skdeep"] = row["total_s"] / base if base else None
+        results[str(max_iter)] = rows
+    path.unlink()
+    return results
+
+
+W7_ROWS = (1, 10)
+
+
+def run_w7(args, errors):
+    rounds = max(args.repeats, 5)
+    results = {}
+    for dtype in args.dtypes:
+        X, X_test, y, _ = scaled_digits(dtype)
+        models = {}
+        for peer in ("skdeep", "sklearn"):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    models[peer] = _peers.make_estimator(
+                        peer, {"task": "clf", "hidden": [100], "batch_size": 200,
+                               "lr": 1e-3, "alpha": 1e-4}, 50, 0).fit(X, y)
+            except Exception:
+                errors[f"W7/{dtype}/{peer}"] = traceback.format_exc()
+        log(f"W7: predict / predict_proba latency, digits model 64-100-10 "
+            f"{dtype}, {W7_ROWS} rows, {rounds} rounds")
+        for method in ("predict", "predict_proba"):
+            for rows in W7_ROWS:
+                batch = np.ascontiguousarray(X_test[:rows])
+                times = {peer: [] for peer in models}
+                for model in models.values():
+                    getattr(model, method)(batch)  # first call
+                for repeat in range(rounds):
+                    for peer in rotated(list(models), repeat):
+                        settle()
+                        fn = getattr(models[peer], method)
+                        times[peer].append(per_call(lambda fn=fn, batch=batch: fn(batch)))
+                cell = {}
+                for peer, values in times.items():
+                    cell[peer] = {"us_per_call": median(values) * 1e6,
+                                  "min_us_per_call": min(values) * 1e6,
+                                  "all_us_per_call": [v * 1e6 for v in values]}
+                base = cell.get("skdeep", {}).get("us_per_call")
+                for row in cell.values():
+                    row["ratio_vs_skdeep"] = row["us_per_call"] / base if base else None
+                results[f"{method} {rows} {dtype}"] = cell
+                log(f"  [W7] {method} {rows} row(s) {dtype}: " + ", ".join(
+                    f"{p} {r['us_per_call']:.1f} us" for p, r in cell.items()))
+    return results
 
 
 def per_call(fn, min_time=0.2):
@@ -444,7 +584,10 @@ def add_ratios(results):
             row["ratio_vs_skdeep"] = row["s_per_epoch"] / base if base else None
             row["min_ratio_vs_skdeep"] = (row["min_s_per_epoch"] / base_min
                                           if base_min else None)
-            row["pct_of_peak"] = 100.0 * row["gflops"] / peak
+            # The peak is a float32 product's: no percentage for float64.
+            row["pct_of_peak"] = (100.0 * row["gflops"] / peak
+                                  if workload.get("dtype", "float32") == "float32"
+                                  else None)
     w3 = results.get("W3")
     if w3 and "skdeep" in w3["peers"]:
         base = w3["peers"]["skdeep"]
@@ -477,6 +620,39 @@ def fmt(value, digits=3, suffix=""):
 
 def fmt_ratio(value):
     return "-" if value is None else f"{value:.2f}x"
+
+
+def summary_table(epoch_results):
+    """sklearn/skdeep per-epoch ratios, one column per dtype."""
+    dtypes = sorted({w.get("dtype", "float32") for w in epoch_results.values()},
+                    key=lambda d: d != "float32")
+    cells = {}
+    for name, workload in epoch_results.items():
+        base, activation = name.split()[:2]
+        rows = workload["peers"]
+        sk = rows.get("sklearn", {}).get("ratio_vs_skdeep")
+        floor = rows.get("floor", {}).get("ratio_vs_skdeep")
+        torch = rows.get("torch", {}).get("ratio_vs_skdeep")
+        text = fmt_ratio(sk)
+        if torch:
+            text += f" (PyTorch {fmt_ratio(torch)})"
+        if floor:
+            text += f" (floor {fmt_ratio(floor)})"
+        cells[(base, activation), workload.get("dtype", "float32")] = text
+    keys = list(dict.fromkeys(key for key, _ in cells))
+    lines = [
+        "",
+        "Summary: **sklearn time / skdeep time per epoch** (> 1: skdeep is "
+        "faster; medians), PyTorch's the same way, and the GEMM-only floor's "
+        "time / skdeep's (how close skdeep is to its matrix products alone).",
+        "",
+        "| workload | activation | " + " | ".join(dtypes) + " |",
+        "| --- | --- | " + " | ".join("---:" for _ in dtypes) + " |",
+    ]
+    for base, activation in keys:
+        lines.append(f"| {base} | {activation} | " + " | ".join(
+            cells.get(((base, activation), d), "-") for d in dtypes) + " |")
+    return lines
 
 
 def markdown(results):
@@ -524,10 +700,16 @@ def markdown(results):
             "(Numba np.dot, same shapes).",
             "",
         ]
+        described = set()
         for name, workload in results["epoch"].items():
             spec = workload["spec"]
+            base = name.split()[0]
+            if base in described:
+                continue
+            described.add(base)
             lines.append(
-                f"- {name}: {'-'.join(map(str, workload['sizes']))} relu, adam "
+                f"- {base}: {'-'.join(map(str, workload['sizes']))} "
+                f"{'/'.join(spec['activations'])}, adam "
                 f"lr {spec['lr']:g}, batch {spec['batch_size']}, alpha 0; "
                 f"{spec['data']}, {workload['n_train']} train / "
                 f"{workload['n_test']} test; {spec['epochs']} epoch(s) per timing "
@@ -537,6 +719,7 @@ def markdown(results):
                 f"first layer's input gradient: "
                 f"{100 * workload['needed_fraction']:.0f}% of that)"
             )
+        lines += summary_table(results["epoch"])
         lines += [
             "",
             "| workload | peer | s/epoch | min | ms/step | peer/skdeep | "
@@ -596,6 +779,57 @@ def markdown(results):
                 f"{', '.join(map(str, row['n_iter']))} | {row['accuracy']:.4f} | "
                 f"{fmt(row['process_peak_rss_mb'], 0)} |"
             )
+    if results.get("W6"):
+        lines += [
+            "",
+            "## W6: GridSearchCV in a fresh process",
+            "",
+            "`GridSearchCV(MLPClassifier(max_iter=M, random_state=0), {alpha: "
+            "[1e-4, 1e-3, 1e-2], learning_rate_init: [1e-3, 3e-3], activation: "
+            "[relu, tanh]}, cv=3, n_jobs=2)` on digits through StandardScaler "
+            "(float64, 1,347 rows): 36 fits and the refit. Wall time of the whole "
+            "process from before the peer's import to the end of `fit` (worker "
+            "start-up, loading the compiled kernels in each worker, every fit, "
+            "scoring), compile cache warm; medians. *fits* and *scoring*: "
+            "summed over the 36 fits from `cv_results_` (time inside the "
+            "workers; two run at once).",
+            "",
+            "| max_iter | peer | total (s) | fits (s) | scoring (s) | "
+            "peer/skdeep | best CV score | all totals (s) |",
+            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for max_iter, rows in results["W6"].items():
+            for peer, row in rows.items():
+                lines.append(
+                    f"| {max_iter} | {PEER_LABELS[peer]} | {fmt(row['total_s'], 2)} | "
+                    f"{fmt(row['sum_fit_s'], 2)} | {fmt(row['sum_score_s'], 3)} | "
+                    f"{fmt_ratio(row['ratio_vs_skdeep'])} | "
+                    f"{fmt(row['best_score'], 4)} | "
+                    f"{', '.join(f'{v:.2f}' for v in row['all_total_s'])} |")
+    if results.get("W7"):
+        lines += [
+            "",
+            "## W7: prediction latency of a few rows",
+            "",
+            "Default `MLPClassifier` (64-100-10, 50 epochs) fitted on digits "
+            "through StandardScaler; µs per call of `predict` / "
+            "`predict_proba` on 1 and 10 rows of the test set, input "
+            "validation included; median over interleaved rounds of the mean "
+            "over 0.2 s of calls (min: the fastest round).",
+            "",
+            "| call | rows | dtype | skdeep (µs) | sklearn (µs) | sklearn/skdeep | "
+            "(min) |",
+            "| --- | ---: | --- | ---: | ---: | ---: | ---: |",
+        ]
+        for key, cell in results["W7"].items():
+            method, rows, dtype = key.split()
+            sk, skd = cell.get("sklearn", {}), cell.get("skdeep", {})
+            min_ratio = (sk["min_us_per_call"] / skd["min_us_per_call"]
+                         if sk and skd else None)
+            lines.append(
+                f"| {method} | {rows} | {dtype} | {fmt(skd.get('us_per_call'), 1)} | "
+                f"{fmt(sk.get('us_per_call'), 1)} | "
+                f"{fmt_ratio(sk.get('ratio_vs_skdeep'))} | {fmt_ratio(min_ratio)} |")
     if results.get("P"):
         lines += [
             "",
@@ -727,7 +961,7 @@ def run_suite(args):
     peak = _peers.matmul_peak()
     log(f"matmul peak: {peak}")
 
-    specs = workload_specs(args.quick, args.epochs)
+    specs = workload_specs(args.quick, args.epochs, args.activations)
     results = {"environment": env, "args": vars(args), "peers": peers,
                "matmul_peak": peak, "epoch": {}, "notes": notes, "errors": {}}
     errors = results["errors"]
@@ -744,11 +978,18 @@ def run_suite(args):
                 log(note)
                 continue
             datasets[name] = data
-            results["epoch"][name], fitted[name] = run_epoch_workload(
-                name, specs[name], data, peers, args, tmpdir, errors
-            )
+            for label, spec in variants(name, specs[name], args.dtypes):
+                results["epoch"][label], models = run_epoch_workload(
+                    label, spec, data, peers, args, tmpdir, errors
+                )
+                if spec["activation"] == "relu" and spec["dtype"] == "float32":
+                    fitted[name] = models  # P predicts with these
         if "W3" in args.workloads:
             results["W3"] = run_w3(args, tmpdir, errors)
+        if "W6" in args.workloads:
+            results["W6"] = run_w6(args, tmpdir, errors)
+        if "W7" in args.workloads:
+            results["W7"] = run_w7(args, errors)
         if "P" in args.workloads:
             results["P"] = run_predict(args, specs, datasets, fitted, peers, errors)
     end_peak = _peers.matmul_peak()

@@ -1,11 +1,13 @@
 """skdeep vs sklearn (and PyTorch when importable): training and prediction
-speed, memory and accuracy on five workloads. See ``benchmarks/README.md``.
+speed, memory and accuracy: per-epoch workloads in float32 and float64,
+a fresh-process fit, a grid search and small-batch prediction latency. See ``benchmarks/README.md``.
 
 Usage::
 
     python benchmarks/run.py                       # full suite (~4-7 minutes)
     python benchmarks/run.py --quick               # smoke run (< 2 minutes)
     python benchmarks/run.py --workloads W1,P --repeats 5 --epochs 3
+    python benchmarks/run.py --workloads W6,W7 --repeats 5
     python benchmarks/run.py --threads 1 --out /tmp/bench
 
 Writes ``OUT/results.md``, ``OUT/results.json`` and ``OUT/results.png``
@@ -18,7 +20,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "P")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "P")
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -55,11 +57,23 @@ def parse_args(argv=None):
                         "skdeep is always included)")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the per-peer peak-memory subprocesses")
+    parser.add_argument("--dtypes", default="float32,float64",
+                        help="dtypes of the per-epoch workloads and W7 "
+                        "(default float32,float64)")
+    parser.add_argument("--activations", default=None,
+                        help="comma-separated activations for every per-epoch "
+                        "workload (default: relu, tanh, logistic for W2 and W5, "
+                        "relu for W1 and W4)")
     args = parser.parse_args(argv)
     args.workloads = [w.strip().upper() for w in args.workloads.split(",") if w]
     unknown = sorted(set(args.workloads) - set(WORKLOADS))
     if unknown:
         parser.error(f"unknown workloads {unknown}; choose from {WORKLOADS}")
+    args.dtypes = [d.strip() for d in args.dtypes.split(",") if d]
+    if not set(args.dtypes) <= {"float32", "float64"}:
+        parser.error("--dtypes takes float32 and/or float64")
+    if args.activations is not None:
+        args.activations = [a.strip() for a in args.activations.split(",") if a]
     args.peers = [p.strip().lower() for p in args.peers.split(",") if p]
     if "skdeep" not in args.peers:
         args.peers.insert(0, "skdeep")

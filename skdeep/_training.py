@@ -156,23 +156,36 @@ class Progress:
             except ImportError:
                 tqdm = None
             if tqdm is not None:
+                self._tqdm = tqdm
                 self.bar = tqdm(total=total, unit="epoch", leave=True)
+        self._first = True
 
     def epoch(self, n_iter, loss, val_loss, val_score):
         if not self.verbose:
             return
-        if self.bar is not None:
-            postfix = {"loss": f"{loss:.4g}"}
-            if val_loss is not None:
-                postfix["val_loss"] = f"{val_loss:.4g}"
-                postfix["val_score"] = f"{val_score:.4g}"
-            self.bar.set_postfix(postfix, refresh=False)
-            self.bar.update(1)
-        else:
+        if self.bar is None:
             print("Iteration %d, loss = %.8f" % (n_iter, loss))
             if val_loss is not None:
                 print("Validation loss: %f" % val_loss)
                 print("Validation score: %f" % val_score)
+            return
+        postfix = {"loss": f"{loss:.4g}"}
+        if val_loss is not None:
+            postfix["val_loss"] = f"{val_loss:.4g}"
+            postfix["val_score"] = f"{val_score:.4g}"
+        if self._first:
+            # A process's first epoch includes loading (in a fresh
+            # environment, compiling) the kernels: the bar that follows it
+            # starts its clock after it, to keep that out of its estimate.
+            self._first = False
+            total = self.bar.total
+            self.bar.leave = False
+            self.bar.close()
+            self.bar = self._tqdm(total=total, initial=1, unit="epoch", leave=True)
+            self.bar.set_postfix(postfix)
+        else:
+            self.bar.set_postfix(postfix, refresh=False)
+            self.bar.update(1)
 
     def message(self, text):
         if not self.verbose:

@@ -226,7 +226,7 @@ def test_cli_lists_plugins_with_sources():
                          capture_output=True, text=True).stdout
     for header in ("activations:", "optimizers:", "initializers:", "regularizers:"):
         assert header in out
-    assert "leaky_relu (alpha=0.01)" in out and "skdeep (built-in)" in out
+    assert "  leaky_relu(alpha: float = 0.01)  [built-in]" in out
 
 
 def test_import_is_light_and_compiles_nothing():

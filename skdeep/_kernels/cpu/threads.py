@@ -42,6 +42,19 @@ def is_small(layout, rows):
     return largest < SMALL_PRODUCT_FLOPS
 
 
+# OpenBLAS runs a product of fewer than 4 * 65536 multiply-adds on one
+# thread whatever its setting, so a prediction whose products all stay under
+# half that needs no thread limit; setting one (threadpoolctl calls under a
+# lock) cost 6 us of a 1-row predict that takes 30 us in all.
+TINY_PRODUCT_MULTIPLY_ADDS = 2 ** 17
+
+
+def is_tiny(layout, rows):
+    """Whether every matrix product of a ``rows``-row batch is tiny."""
+    largest = max(rows * fan_in * fan_out for fan_in, fan_out in layout.shapes)
+    return largest < TINY_PRODUCT_MULTIPLY_ADDS
+
+
 @contextlib.contextmanager
 def _one_blas_thread():
     # One limit shared by concurrent fits (threads, nogil kernels): the
