@@ -669,7 +669,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         # A model trained on a GPU predicts on the CPU where none is usable.
         device = ("cuda" if self.device != "cpu" and cuda_status()[0] else "cpu")
         net = self._prediction_network(layer_units, dtype, device)
-        theta, running = pack(net.layout, parameters_of(self), dtype)
+        theta, running = pack(net.layout, parameters_of(self), dtype, reuse=True)
         return net.predict(theta, X, running)
 
     def _score_outputs(self, outputs, y, sample_weight):

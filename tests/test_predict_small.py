@@ -1,6 +1,7 @@
 """The lean prediction path for a few rows agrees with the general one."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -90,3 +91,25 @@ def test_edits_after_fit_are_seen(models):
     est.intercepts_[1] = est.intercepts_[1][::-1]  # a reversed view
     np.testing.assert_allclose(est.predict(X[:3]),
                                _forward_reference(est, X[:3]).ravel(), rtol=1e-10)
+
+
+def test_swapped_layers_of_one_shape_are_not_read_in_place():
+    # Two hidden layers of the same shape swapped: the attributes are still
+    # views of the fitted vector, at each other's offsets.
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    clf = MLPClassifier(hidden_layer_sizes=(5, 5, 5), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, y)
+    reference = MLPClassifier(hidden_layer_sizes=(5, 5, 5), max_iter=5,
+                              random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference.fit(X, y)
+    clf.coefs_[1], clf.coefs_[2] = clf.coefs_[2], clf.coefs_[1]
+    reference.coefs_[1], reference.coefs_[2] = (reference.coefs_[2].copy(),
+                                                reference.coefs_[1].copy())
+    np.testing.assert_array_equal(clf.predict_proba(X[:3]),
+                                  reference.predict_proba(X[:3]))
