@@ -255,7 +255,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         "restore_best_weights": ["boolean"],
         "transfer_from": [None, BaseEstimator, dict],
         "transfer_layers": [None, Interval(Integral, 1, None, closed="left")],
-        "frozen_layers": [None, tuple, list],
+        "frozen_layers": [None, "array-like"],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
     }
 
@@ -295,7 +295,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         # failed fit can put the previous one back.
         self.training_state_ = dataclasses.replace(
             self.training_state_ or TrainingState(), no_improvement_count=0,
-            best_monitored=np.inf)
+            best_monitored=np.inf, best_params=None, best_running=None)
         self.best_loss_ = None if self.early_stopping else np.inf
         if validate:
             self.validation_scores_ = []
@@ -353,8 +353,10 @@ class BaseMultilayerPerceptron(BaseEstimator):
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if sp.issparse(X):
             X = X.toarray()
-        X = np.ascontiguousarray(X)
-        dtype = X.dtype
+        # A first fit trains in X's dtype; warm_start and partial_fit keep
+        # the fitted model's (as sklearn's in-place updates keep coefs_'s).
+        dtype = X.dtype if first_pass else self.coefs_[0].dtype
+        X = np.ascontiguousarray(X, dtype=dtype)
         unweighted = sample_weight is None
         sample_weight = _checked_weights(sample_weight, X, dtype, "sample_weight")
         if y.ndim == 1:
@@ -599,6 +601,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if sp.issparse(X):
             X = X.toarray()
         dtype = self.coefs_[0].dtype
+        # The network computes in its own dtype; the outputs take sklearn's
+        # (NumPy's promotion of the input's and the weights' dtypes).
+        out_dtype = np.result_type(getattr(X, "dtype", np.float64), dtype)
         X = np.ascontiguousarray(X, dtype=dtype)
         hidden = [c.shape[1] for c in self.coefs_[:-1]]
         layer_units = [self.coefs_[0].shape[0]] + hidden + [self.coefs_[-1].shape[1]]
@@ -610,7 +615,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
                            batch_norm=[s is not None for s in self.bn_scales_])
         layout = net.layout
         theta, running = pack(layout, parameters_of(self), dtype)
-        return net.predict(theta, X, running)
+        return net.predict(theta, X, running).astype(out_dtype, copy=False)
 
     def _score_outputs(self, outputs, y, sample_weight):
         """Score raw network outputs against ``y`` (the estimator's score)."""
@@ -702,7 +707,7 @@ _EXTRA_PARAMS_DOC = """
         (default: all of its layers). Shapes must match. Only used with
         ``transfer_from``.
 
-    frozen_layers : sequence of int, default=None
+    frozen_layers : array-like of int, default=None
         Indices of weight layers (0 is the first, -1 the output layer) whose
         weights, intercepts, batch-norm scale and shift and activation
         parameters are not trained: they stay bit-identical. Batch-norm
