@@ -562,7 +562,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data. float32 input trains in float32.
+            The input data. float32 input trains in float32; a
+            ``warm_start`` fit keeps the fitted model's dtype.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             The target values (class labels in classification, real numbers
             in regression).
@@ -691,7 +692,9 @@ _EXTRA_PARAMS_DOC = """
     restore_best_weights : bool, default=True
         With ``early_stopping``, end with the weights of the best validation
         epoch (sklearn's behaviour) rather than the last epoch's. Only used
-        with ``early_stopping``.
+        with ``early_stopping``. Like ``best_validation_score_``, the best
+        carries over into ``warm_start`` fits: one that never beats it ends
+        with the earlier best weights.
 
     transfer_from : fitted MLP estimator or dict, default=None
         Initialize the leading layers from another fitted estimator
