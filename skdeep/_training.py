@@ -123,10 +123,10 @@ class TrainingState:
         Best monitored validation loss (``early_stopping_metric="loss"``).
     best_params : ndarray of shape (n_params,) or None
         With ``early_stopping``: the flat parameters of the best validation
-        epoch so far, what ``restore_best_weights`` restores. A
-        ``warm_start`` fit continues from it as sklearn's ``_best_coefs``
-        does: when no epoch beats the previous fits' best, that best is
-        restored.
+        epoch so far, what ``restore_best_weights`` restores. It carries
+        over into a ``warm_start`` fit, as ``best_validation_score_`` does:
+        when no epoch of that fit beats the earlier best, the earlier best
+        weights are restored.
     best_running : ndarray or None
         The batch-norm running statistics that go with ``best_params``.
     """
