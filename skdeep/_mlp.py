@@ -265,7 +265,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         "restore_best_weights": ["boolean"],
         "transfer_from": [None, BaseEstimator, dict],
         "transfer_layers": [None, Interval(Integral, 1, None, closed="left")],
-        "frozen_layers": [None, tuple, list],
+        "frozen_layers": [None, "array-like"],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
     }
 
@@ -305,7 +305,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         # failed fit can put the previous one back.
         self.training_state_ = dataclasses.replace(
             self.training_state_ or TrainingState(), no_improvement_count=0,
-            best_monitored=np.inf)
+            best_monitored=np.inf, best_params=None, best_running=None)
         self.best_loss_ = None if self.early_stopping else np.inf
         if validate:
             self.validation_scores_ = []
@@ -363,8 +363,10 @@ class BaseMultilayerPerceptron(BaseEstimator):
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if sp.issparse(X):
             X = X.toarray()
-        X = np.ascontiguousarray(X)
-        dtype = X.dtype
+        # A first fit trains in X's dtype; warm_start and partial_fit keep
+        # the fitted model's (as sklearn's in-place updates keep coefs_'s).
+        dtype = X.dtype if first_pass else self.coefs_[0].dtype
+        X = np.ascontiguousarray(X, dtype=dtype)
         unweighted = sample_weight is None
         sample_weight = _checked_weights(sample_weight, X, dtype, "sample_weight")
         if y.ndim == 1:
@@ -570,7 +572,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data. float32 input trains in float32.
+            The input data. float32 input trains in float32; a
+            ``warm_start`` fit keeps the fitted model's dtype.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             The target values (class labels in classification, real numbers
             in regression).
@@ -663,6 +666,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if sp.issparse(X):
             X = X.toarray()
         dtype = self.coefs_[0].dtype
+        # The network computes in its own dtype; the outputs take sklearn's
+        # (NumPy's promotion of the input's and the weights' dtypes).
+        out_dtype = np.result_type(getattr(X, "dtype", np.float64), dtype)
         X = np.ascontiguousarray(X, dtype=dtype)
         hidden = [c.shape[1] for c in self.coefs_[:-1]]
         layer_units = [self.coefs_[0].shape[0]] + hidden + [self.coefs_[-1].shape[1]]
@@ -670,7 +676,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         device = ("cuda" if self.device != "cpu" and cuda_status()[0] else "cpu")
         net = self._prediction_network(layer_units, dtype, device)
         theta, running = pack(net.layout, parameters_of(self), dtype, reuse=True)
-        return net.predict(theta, X, running)
+        return net.predict(theta, X, running).astype(out_dtype, copy=False)
 
     def _score_outputs(self, outputs, y, sample_weight):
         """Score raw network outputs against ``y`` (the estimator's score)."""
@@ -746,7 +752,9 @@ _EXTRA_PARAMS_DOC = """
     restore_best_weights : bool, default=True
         With ``early_stopping``, end with the weights of the best validation
         epoch (sklearn's behaviour) rather than the last epoch's. Only used
-        with ``early_stopping``.
+        with ``early_stopping``. Like ``best_validation_score_``, the best
+        carries over into ``warm_start`` fits: one that never beats it ends
+        with the earlier best weights.
 
     transfer_from : fitted MLP estimator or dict, default=None
         Initialize the leading layers from another fitted estimator
@@ -762,7 +770,7 @@ _EXTRA_PARAMS_DOC = """
         (default: all of its layers). Shapes must match. Only used with
         ``transfer_from``.
 
-    frozen_layers : sequence of int, default=None
+    frozen_layers : array-like of int, default=None
         Indices of weight layers (0 is the first, -1 the output layer) whose
         weights, intercepts, batch-norm scale and shift and activation
         parameters are not trained: they stay bit-identical. Batch-norm

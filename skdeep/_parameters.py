@@ -124,6 +124,22 @@ def transfer(params, layout, donor, transfer_layers):
             f"this network {n_layers} weight layers; use at most "
             f"transfer_layers={min(len(coefs), n_layers)}."
         )
+    if len(intercepts) < count:
+        raise ValueError(
+            f"transfer_from has {len(coefs)} weight matrices ('coefs_') but "
+            f"{len(intercepts)} intercept vectors ('intercepts_'): copying "
+            f"{count} layers needs one intercept vector per weight matrix. "
+            "Pass the source's intercepts_ in full, or transfer fewer layers "
+            f"(transfer_layers={len(intercepts)})."
+        )
+    for i in range(count):
+        if np.shape(intercepts[i]) != (np.shape(coefs[i])[-1],):
+            raise ValueError(
+                f"transfer_from layer {i} has weights of shape "
+                f"{np.shape(coefs[i])} but intercepts of shape "
+                f"{np.shape(intercepts[i])}; expected "
+                f"{(np.shape(coefs[i])[-1],)} (one per unit)."
+            )
     for i in range(count):
         shape = np.shape(coefs[i])
         if shape != layout.shapes[i]:
@@ -161,13 +177,19 @@ def frozen_segments(frozen_layers, layout):
     """``[start, stop)`` ranges of ``theta`` held fixed, or None.
 
     ``frozen_layers`` holds weight-layer indices (negative ones count from
-    the output layer).
+    the output layer): a sequence or a 1-D integer array.
     """
-    if not frozen_layers:
+    if frozen_layers is None:
+        return None
+    if isinstance(frozen_layers, np.ndarray) and frozen_layers.ndim != 1:
+        given = [frozen_layers]  # refused below, naming the array
+    else:
+        given = list(frozen_layers)
+    if not given:
         return None
     n_layers = len(layout.shapes)
     layers = []
-    for index in frozen_layers:
+    for index in given:
         if (not isinstance(index, Integral) or isinstance(index, bool)
                 or not -n_layers <= index < n_layers):
             raise ValueError(

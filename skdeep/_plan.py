@@ -16,6 +16,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import is_classifier
+from sklearn.utils._param_validation import InvalidParameterError
 
 from ._spec import resolve
 from .plugin_types import ESTIMATOR_PARAMS
@@ -168,7 +169,7 @@ def _resolve_loss(est):
             name for name in get_registry().names("loss")
             if get_registry().get("loss", name).task == task
         ]
-        raise ValueError(
+        raise InvalidParameterError(
             f"loss {plugin.name!r} is a {plugin.task} loss; "
             f"{type(est).__name__} accepts: {', '.join(accepted)}."
         )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 import pluggy
+from sklearn.utils._param_validation import InvalidParameterError
 
 from . import hookspecs
 from .plugin_types import (
@@ -301,9 +302,10 @@ class Registry:
 
         Raises
         ------
-        ValueError
-            If no such plugin exists; the message suggests close names and
-            lists the available ones.
+        sklearn.utils._param_validation.InvalidParameterError
+            If no such plugin exists (a ``ValueError``, what scikit-learn
+            raises for an invalid parameter value); the message suggests
+            close names and lists the available ones.
         """
         table = self.tables()[kind]
         try:
@@ -311,7 +313,7 @@ class Registry:
         except (KeyError, TypeError):
             available = ", ".join(sorted(table))
             where = f" (given as {param_name}={name!r})" if param_name else ""
-            raise ValueError(
+            raise InvalidParameterError(
                 f"Unknown {kind} {name!r}{where}.{did_you_mean(name, table)} "
                 f"Available {plural(kind)}: {available}. Installed plugin "
                 "packages add more; `python -m skdeep plugins` lists them."

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from numbers import Real
 
+from sklearn.utils._param_validation import InvalidParameterError
+
 
 def _declared(kind, name):
     """The plugin's declared hyperparameters with defaults, or ``{}`` when
@@ -273,6 +275,13 @@ def resolve(kind, value, linked=None, param_name=None):
     record : plugin record
     hyperparameters : dict of str to float
         In the order the plugin's functions receive them.
+
+    Raises
+    ------
+    sklearn.utils._param_validation.InvalidParameterError
+        For an unknown name, an unknown hyperparameter, or a value of the
+        wrong type or out of bounds: what scikit-learn raises for an invalid
+        parameter value (a subclass of ``ValueError`` and ``TypeError``).
     """
     from ._registry import did_you_mean, get_registry
     from .plugin_types import bounds_problem
@@ -284,18 +293,18 @@ def resolve(kind, value, linked=None, param_name=None):
     elif isinstance(value, spec_type):
         name, given = value.name, value.hyperparameters
     else:
-        raise TypeError(
+        raise InvalidParameterError(
             f"{param_name} must be {_article(kind)} {kind} name (str) or a "
             f"skdeep.{spec_type.__name__} object, got {value!r}."
         )
     if not isinstance(name, str):
-        raise TypeError(f"{param_name} name must be a str, got {name!r}.")
+        raise InvalidParameterError(f"{param_name} name must be a str, got {name!r}.")
     record = get_registry().get(kind, name, param_name=param_name)
     declared = dict(record.hyperparameters)
     unknown = set(given) - set(declared)
     if unknown:
         accepted = ", ".join(declared) or "none"
-        raise ValueError(
+        raise InvalidParameterError(
             f"{param_name}: {kind} {name!r} has no hyperparameter "
             f"{', '.join(sorted(unknown))}. Accepted: {accepted}."
             f"{did_you_mean(sorted(unknown)[0], declared)}"
@@ -307,7 +316,7 @@ def resolve(kind, value, linked=None, param_name=None):
     values.update(given)
     for key, v in values.items():
         if not isinstance(v, Real):
-            raise TypeError(
+            raise InvalidParameterError(
                 f"{param_name}: hyperparameter {key!r} of {kind} {name!r} must "
                 f"be a number, got {v!r} ({type(v).__name__}). Example: "
                 f"{spec_type.__name__}({name!r}, {key}={declared[key]!r})."
@@ -316,7 +325,7 @@ def resolve(kind, value, linked=None, param_name=None):
         bound = record.bounds.get(key)
         problem = bound and bounds_problem(values[key], bound)
         if problem:
-            raise ValueError(
+            raise InvalidParameterError(
                 f"{param_name}: hyperparameter {key!r} of {kind} {name!r} is "
                 f"{v!r}, but {problem} (default {declared[key]!r})."
             )

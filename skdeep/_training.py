@@ -122,6 +122,14 @@ class TrainingState:
         Epochs without improvement, for ``n_iter_no_change``.
     best_monitored : float
         Best monitored validation loss (``early_stopping_metric="loss"``).
+    best_params : ndarray of shape (n_params,) or None
+        With ``early_stopping``: the flat parameters of the best validation
+        epoch so far, what ``restore_best_weights`` restores. It carries
+        over into a ``warm_start`` fit, as ``best_validation_score_`` does:
+        when no epoch of that fit beats the earlier best, the earlier best
+        weights are restored.
+    best_running : ndarray or None
+        The batch-norm running statistics that go with ``best_params``.
     """
 
     optimizer_state: np.ndarray = dataclasses.field(default=None, repr=False)
@@ -131,6 +139,8 @@ class TrainingState:
     schedule_state: object = None
     no_improvement_count: int = 0
     best_monitored: float = np.inf
+    best_params: np.ndarray = dataclasses.field(default=None, repr=False)
+    best_running: np.ndarray = dataclasses.field(default=None, repr=False)
 
     def copy(self):
         """A deep copy (arrays included)."""
@@ -218,7 +228,9 @@ def _split_validation(est, X, Y, sw, y_raw, validation_data, weighted):
         X, Y, sw, y_raw,
         random_state=est._random_state,
         test_size=est.validation_fraction,
-        stratify=Y if should_stratify else None,
+        # sklearn stratifies on its boolean encoding (label smoothing keeps
+        # positives above 1/2), so a too-rare class is reported as 'True'.
+        stratify=Y > 0.5 if should_stratify else None,
     )
     if X_val.shape[0] < 2:
         raise ValueError(
@@ -338,8 +350,11 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
     callbacks = list(est.callbacks or ())
     monitor_loss = est.early_stopping_metric == "loss"
     restore_best = est.early_stopping and est.restore_best_weights
-    best_theta = None
-    best_running = running.copy()
+    if not (est.early_stopping and state.best_params is not None
+            and state.best_params.shape == theta.shape
+            and state.best_params.dtype == theta.dtype
+            and state.best_running.shape == running.shape):
+        state.best_params = state.best_running = None
     progress = Progress(est.verbose, 1 if incremental else est.max_iter)
     score_scale = _score_scale(est, Y_train, sw_train)
     epoch_seconds = math.inf  # the first epoch runs interruptibly
@@ -391,8 +406,8 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
             progress.epoch(est.n_iter_, est.loss_, val_loss, val_score)
             if est.early_stopping:
                 if _track_validation(est, state, val_loss, val_score, monitor_loss):
-                    best_theta = theta.copy()
-                    best_running[:] = running
+                    state.best_params = theta.copy()
+                    state.best_running = running.copy()
             else:
                 _track_training_loss(est, state)
             record = {
@@ -448,9 +463,9 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
         progress.close()
         est.training_state_ = state
 
-    if restore_best and best_theta is not None:
-        theta[:] = best_theta
-        running[:] = best_running
+    if restore_best and state.best_params is not None:
+        theta[:] = state.best_params
+        running[:] = state.best_running
 
 
 # Epochs shorter than this run on the calling thread: Ctrl-C then waits for
@@ -498,10 +513,13 @@ def _rows_in(steps, n_samples, batch_size, merge_single):
 
 def _diverged(est, epoch, loss):
     """The error of a fit whose loss or weights stopped being finite."""
+    # The first sentence is sklearn's, for code that matches on it.
     return ValueError(
-        f"Training diverged in epoch {epoch}: the loss or the weights became "
-        f"non-finite (loss {loss!r}), so the fit stopped there and the model "
-        "was left as it was before this fit. Lower learning_rate_init (now "
+        "Solver produced non-finite parameter weights. The input data may "
+        "contain large values and need to be preprocessed. Training diverged "
+        f"in epoch {epoch}: the loss or the weights became non-finite (loss "
+        f"{loss!r}), so the fit stopped there and the model was left as it "
+        "was before this fit. Lower learning_rate_init (now "
         f"{est.learning_rate_init!r}), scale the inputs (e.g. StandardScaler), "
         "or limit the updates with clip_norm."
     )
