@@ -124,6 +124,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
         "loss": [str, Loss],
         "batch_norm": ["boolean", tuple, list],
         "batch_norm_momentum": [Interval(Real, 0, 1, closed="left")],
+        "layer_norm": ["boolean", tuple, list],
+        "layer_norm_epsilon": [Interval(Real, 0, None, closed="neither")],
         "early_stopping_metric": [StrOptions({"score", "loss"})],
         "restore_best_weights": ["boolean"],
         "transfer_from": [None, BaseEstimator, dict],
@@ -272,18 +274,22 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 )
             validation_data = self._validate_validation_data(validation_data, dtype)
         validate = stochastic and (self.early_stopping or validation_data is not None)
-        layout = Layout(layer_units, plan.batch_norm, plan.learnable)
+        layout = Layout(layer_units, plan.batch_norm, plan.learnable,
+                        plan.layer_norm)
         if first_pass:
             self._initialize(Y, layout, plan, dtype)
             self._init_history(stochastic, validate)
         else:
-            if ([s is not None for s in self.bn_scales_] != plan.batch_norm
+            fitted = parameters_of(self)
+            if ([s is not None for s in fitted["bn_scales_"]] != plan.batch_norm
+                    or [s is not None for s in fitted["ln_scales_"]]
+                    != plan.layer_norm
                     or [a is not None for a in self.activation_params_]
                     != layout.learnable):
                 raise ValueError(
-                    "warm_start/partial_fit needs the same batch_norm layers "
-                    "and activations with learned parameters as the fitted "
-                    "model."
+                    "warm_start/partial_fit needs the same batch_norm and "
+                    "layer_norm layers and activations with learned "
+                    "parameters as the fitted model."
                 )
             if stochastic and getattr(self, "loss_curve_", None) is None:
                 self._init_history(stochastic, validate)
@@ -303,7 +309,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
         device = resolve_device(self.device, report=print if self.verbose else None)
         net = make_network(device, layer_units, plan.activations,
                            self.out_activation_, dtype, loss=plan.loss,
-                           batch_norm=plan.batch_norm)
+                           batch_norm=plan.batch_norm, layer_norm=plan.layer_norm,
+                           layer_norm_epsilon=self.layer_norm_epsilon)
         self.device_ = device
         theta, running = pack(layout, parameters_of(self), dtype)
         reg = _training.regularizer(net, plan.regularizer)
@@ -449,12 +456,15 @@ class BaseMultilayerPerceptron(BaseEstimator):
         layer_units = [self.coefs_[0].shape[0]] + hidden + [self.coefs_[-1].shape[1]]
         # A model trained on a GPU predicts on the CPU where none is usable.
         device = ("cuda" if self.device != "cpu" and cuda_status()[0] else "cpu")
+        params = parameters_of(self)
         net = make_network(device, layer_units,
                            resolve_activations(self.activation, len(hidden)),
                            self.out_activation_, dtype,
-                           batch_norm=[s is not None for s in self.bn_scales_])
+                           batch_norm=[s is not None for s in params["bn_scales_"]],
+                           layer_norm=[s is not None for s in params["ln_scales_"]],
+                           layer_norm_epsilon=self.layer_norm_epsilon)
         layout = net.layout
-        theta, running = pack(layout, parameters_of(self), dtype)
+        theta, running = pack(layout, params, dtype)
         return net.predict(theta, X, running)
 
     def _score_outputs(self, outputs, y, sample_weight):
@@ -520,6 +530,19 @@ _EXTRA_PARAMS_DOC = """
     batch_norm_momentum : float in [0, 1), default=0.9
         Weight of the old value in the running statistics' update
         ``running = momentum * running + (1 - momentum) * batch``.
+
+    layer_norm : bool or sequence of bool, default=False
+        Layer normalization after each hidden dense layer (or one flag per
+        hidden layer): each row's pre-activations are normalized over the
+        layer's units, ``(z - mean) / sqrt(var + layer_norm_epsilon)``, then
+        scaled and shifted by a learned scale and shift per unit. It does
+        not depend on the minibatch, so training and prediction compute the
+        same function, any batch size works (``batch_size=1``,
+        ``partial_fit`` on single rows) and every solver, L-BFGS included.
+        A layer takes at most one of ``batch_norm`` and ``layer_norm``.
+
+    layer_norm_epsilon : float > 0, default=1e-5
+        Added to each row's variance in layer normalization.
 
     early_stopping_metric : {"score", "loss"}, default="score"
         What early stopping watches on the validation set: the score
@@ -702,6 +725,9 @@ _ATTRIBUTES_DOC = """
         layer without batch normalization).
     bn_running_means_, bn_running_vars_ : list of ndarray or None
         Batch-norm running statistics used at prediction.
+    ln_scales_, ln_shifts_ : list of ndarray or None
+        Layer-norm scale and shift of each hidden layer (``None`` for a
+        layer without layer normalization).
     device_ : {"cpu", "cuda"}
         Where the last fit trained.
     activation_params_ : list of ndarray or None
@@ -792,6 +818,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         loss="log_loss",
         batch_norm=False,
         batch_norm_momentum=0.9,
+        layer_norm=False,
+        layer_norm_epsilon=1e-5,
         early_stopping_metric="score",
         restore_best_weights=True,
         transfer_from=None,
@@ -1057,6 +1085,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         callbacks=None,
         batch_norm=False,
         batch_norm_momentum=0.9,
+        layer_norm=False,
+        layer_norm_epsilon=1e-5,
         early_stopping_metric="score",
         restore_best_weights=True,
         transfer_from=None,
