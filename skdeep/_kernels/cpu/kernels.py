@@ -483,20 +483,20 @@ def _layer_norm_forward(Z, H, inv, gamma, beta, eps):
     at training and prediction.
     """
     m, n = Z.shape
+    # Scalars in the array's dtype (an int64 n or float64 sums would make
+    # float32 rows compute in float64, 2.5x slower: 40 -> 16 us, 128 x 256).
+    width = Z.dtype.type(n)
     for i in range(m):
         z, h = Z[i], H[i]
-        # Sums in the array's dtype (z[0] - z[0] is a zero of it): float64
-        # accumulators made the float32 pass 2.5x slower (40 -> 16 us for
-        # 128 x 256).
         total = z[0] - z[0]
         for j in range(n):
             total += z[j]
-        mean = total / n
+        mean = total / width
         squares = total - total
         for j in range(n):
             c = z[j] - mean
             squares += c * c
-        inv[i] = 1.0 / math.sqrt(squares / n + eps)
+        inv[i] = 1.0 / math.sqrt(squares / width + eps)
         r = inv[i]
         for j in range(n):
             hj = (z[j] - mean) * r
@@ -513,6 +513,7 @@ def _layer_norm_backward(D, H, inv, gamma, g_gamma, g_beta):
     ``inv / n * (n * g - sum(g) - H * sum(g * H))``.
     """
     m, n = D.shape
+    width = D.dtype.type(n)
     for i in range(m):
         d, h = D[i], H[i]
         s1 = d[0] - d[0]
@@ -523,9 +524,9 @@ def _layer_norm_backward(D, H, inv, gamma, g_gamma, g_beta):
             g = gamma[j] * d[j]
             s1 += g
             s2 += g * h[j]
-        r = inv[i] / n
+        r = inv[i] / width
         for j in range(n):
-            d[j] = r * (n * gamma[j] * d[j] - s1 - h[j] * s2)
+            d[j] = r * (width * gamma[j] * d[j] - s1 - h[j] * s2)
 
 
 @_inner
