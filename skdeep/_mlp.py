@@ -542,7 +542,9 @@ _EXTRA_PARAMS_DOC = """
         A layer takes at most one of ``batch_norm`` and ``layer_norm``.
 
     layer_norm_epsilon : float > 0, default=1e-5
-        Added to each row's variance in layer normalization.
+        Added to each row's variance in layer normalization. Part of the
+        fitted function: ``predict`` and the ONNX export use the current
+        value, as they use ``activation``.
 
     early_stopping_metric : {"score", "loss"}, default="score"
         What early stopping watches on the validation set: the score
