@@ -13,7 +13,8 @@ Two measurements, both beside ``sklearn.neural_network.MLPClassifier``:
      ``batch_size=128``;
 
    for the configurations plain, ``dropout=0.2``, ``batch_norm=True``,
-   ``label_smoothing=0.1`` and all three together (Adam, constant learning
+   ``layer_norm=True``, ``label_smoothing=0.1`` and dropout, batch norm
+   and label smoothing together (Adam, constant learning
    rate), plus sklearn's ``MLPClassifier`` with the plain settings. Every fit
    runs exactly ``max_iter`` epochs (``n_iter_no_change`` is set above
    ``max_iter`` so the tol-based stop never triggers). The table gives the
@@ -22,7 +23,7 @@ Two measurements, both beside ``sklearn.neural_network.MLPClassifier``:
 
 2. **Per-epoch time.** On the synthetic set, the median per-epoch time of
    plain training and of each feature on its own (``dropout``,
-   ``batch_norm``, ``label_smoothing``, ``input_noise``, ``mixup_alpha``,
+   ``batch_norm``, ``layer_norm``, ``label_smoothing``, ``input_noise``, ``mixup_alpha``,
    ``clip_norm``, ``activation="prelu"``, ``learning_rate="cosine"`` with
    ``solver="sgd"``, plus plain SGD as a baseline for the latter), 10
    epochs per fit. Every configuration is fitted once first as a warm-up so
@@ -46,6 +47,8 @@ Usage::
     python benchmarks/features.py --repeats 5
     python benchmarks/features.py --quick        # tiny smoke run
     python benchmarks/features.py --out /tmp/bench
+    python benchmarks/features.py --only layer_norm=True --only batch_norm=True
+                                                 # those beside plain and sklearn
 
 No thread settings are changed; the thread pools in use are printed.
 """
@@ -76,6 +79,7 @@ ACCURACY_CONFIGS = {
     "plain": {},
     "dropout=0.2": {"dropout": 0.2},
     "batch_norm=True": {"batch_norm": True},
+    "layer_norm=True": {"layer_norm": True},
     "label_smoothing=0.1": {"label_smoothing": 0.1},
     "dropout + batch_norm + label_smoothing": {
         "dropout": 0.2,
@@ -88,6 +92,7 @@ TIMING_CONFIGS = {
     "plain": {},
     "dropout=0.2": {"dropout": 0.2},
     "batch_norm=True": {"batch_norm": True},
+    "layer_norm=True": {"layer_norm": True},
     "label_smoothing=0.1": {"label_smoothing": 0.1},
     "input_noise=0.1": {"input_noise": 0.1},
     "mixup_alpha=0.2": {"mixup_alpha": 0.2},
@@ -362,7 +367,20 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="tiny smoke run: small data, few epochs, 1 repeat")
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        help="run only this configuration (as the tables name "
+                             "it) beside plain and sklearn; repeatable")
     args = parser.parse_args(argv)
+    if args.only:
+        known = {*ACCURACY_CONFIGS, *TIMING_CONFIGS}
+        unknown = set(args.only) - known
+        if unknown:
+            parser.error(f"unknown configuration {sorted(unknown)}; choose from "
+                         f"{sorted(known)}")
+        for configs in (ACCURACY_CONFIGS, TIMING_CONFIGS):
+            for name in list(configs):
+                if name not in {"plain", *args.only}:
+                    del configs[name]
     repeats = 1 if args.quick else args.repeats
     timing_epochs = 3 if args.quick else 10
     out = Path(args.out)

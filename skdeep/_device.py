@@ -72,7 +72,8 @@ def resolve_device(device, report=None):
 
 
 def make_network(device, layer_units, activations, out_activation, dtype,
-                 loss=None, batch_norm=None):
+                 loss=None, batch_norm=None, layer_norm=None,
+                 layer_norm_epsilon=1e-5):
     """The backend network for ``device`` (``"cpu"`` or ``"cuda"``).
 
     Both backends take the same arguments and offer the same methods
@@ -91,4 +92,5 @@ def make_network(device, layer_units, activations, out_activation, dtype,
     else:
         from ._kernels.cpu.network import CpuNetwork as network
     return network(layer_units, activations, out_activation, dtype, loss=loss,
-                   batch_norm=batch_norm)
+                   batch_norm=batch_norm, layer_norm=layer_norm,
+                   layer_norm_epsilon=layer_norm_epsilon)

@@ -261,6 +261,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
         "loss": [str, Loss],
         "batch_norm": ["boolean", tuple, list],
         "batch_norm_momentum": [Interval(Real, 0, 1, closed="left")],
+        "layer_norm": ["boolean", tuple, list],
+        "layer_norm_epsilon": [Interval(Real, 0, None, closed="neither")],
         "early_stopping_metric": [StrOptions({"score", "loss"})],
         "restore_best_weights": ["boolean"],
         "transfer_from": [None, BaseEstimator, dict],
@@ -434,18 +436,23 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 )
             validation_data = self._validate_validation_data(validation_data, dtype)
         validate = stochastic and (self.early_stopping or validation_data is not None)
-        layout = Layout(layer_units, plan.batch_norm, plan.learnable)
+        layout = Layout(layer_units, plan.batch_norm, plan.learnable,
+                        plan.layer_norm)
         if first_pass:
             self._initialize(Y, layout, plan, dtype)
             self._init_history(stochastic, validate)
         else:
-            if ([s is not None for s in self.bn_scales_] != plan.batch_norm
+            fitted = parameters_of(self)
+            if ([s is not None for s in fitted["bn_scales_"]] != plan.batch_norm
+                    or [s is not None for s in fitted["ln_scales_"]]
+                    != plan.layer_norm
                     or [a is not None for a in self.activation_params_]
                     != layout.learnable):
                 raise ValueError(
-                    "warm_start/partial_fit needs the same batch_norm layers "
-                    "and activations with learned parameters as the fitted "
-                    "model; set warm_start=False to change them (a new fit)."
+                    "warm_start/partial_fit needs the same batch_norm and "
+                    "layer_norm layers and activations with learned "
+                    "parameters as the fitted model; set warm_start=False to "
+                    "change them (a new fit)."
                 )
             if stochastic and getattr(self, "loss_curve_", None) is None:
                 self._init_history(stochastic, validate)
@@ -466,7 +473,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
         with plugin_compile_errors(plan):
             net = make_network(device, layer_units, plan.activations,
                                self.out_activation_, dtype, loss=plan.loss,
-                               batch_norm=plan.batch_norm)
+                               batch_norm=plan.batch_norm,
+                               layer_norm=plan.layer_norm,
+                               layer_norm_epsilon=self.layer_norm_epsilon)
             self.device_ = device
             theta, running = pack(layout, parameters_of(self), dtype)
             reg = _training.regularizer(net, plan.regularizer)
@@ -631,7 +640,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         return validate_data(self, X, accept_sparse=["csr", "csc"],
                              dtype=(np.float64, np.float32), reset=False)
 
-    def _prediction_network(self, layer_units, dtype, device):
+    def _prediction_network(self, layer_units, dtype, device, params):
         """The compiled network predicting with this model's layout.
 
         Networks for activations given by name are shared between calls and
@@ -641,19 +650,22 @@ class BaseMultilayerPerceptron(BaseEstimator):
         value = self.activation
         named = isinstance(value, str) or (
             isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value))
-        batch_norm = tuple(s is not None for s in self.bn_scales_)
+        batch_norm = tuple(s is not None for s in params["bn_scales_"])
+        layer_norm = tuple(s is not None for s in params["ln_scales_"])
         key = tables = None
         if device == "cpu" and named:
             tables = get_registry().tables()
             key = (value if isinstance(value, str) else tuple(value),
                    tuple(layer_units), self.out_activation_, np.dtype(dtype).str,
-                   batch_norm)
+                   batch_norm, layer_norm, float(self.layer_norm_epsilon))
             hit = _prediction_networks.get(key)
             if hit is not None and hit[0] is tables:
                 return hit[1]
         net = make_network(device, layer_units,
                            resolve_activations(self.activation, len(layer_units) - 2),
-                           self.out_activation_, dtype, batch_norm=list(batch_norm))
+                           self.out_activation_, dtype, batch_norm=list(batch_norm),
+                           layer_norm=list(layer_norm),
+                           layer_norm_epsilon=self.layer_norm_epsilon)
         if key is not None:
             if len(_prediction_networks) >= 64:
                 _prediction_networks.clear()
@@ -674,8 +686,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
         layer_units = [self.coefs_[0].shape[0]] + hidden + [self.coefs_[-1].shape[1]]
         # A model trained on a GPU predicts on the CPU where none is usable.
         device = ("cuda" if self.device != "cpu" and cuda_status()[0] else "cpu")
-        net = self._prediction_network(layer_units, dtype, device)
-        theta, running = pack(net.layout, parameters_of(self), dtype, reuse=True)
+        params = parameters_of(self)
+        net = self._prediction_network(layer_units, dtype, device, params)
+        theta, running = pack(net.layout, params, dtype, reuse=True)
         return net.predict(theta, X, running).astype(out_dtype, copy=False)
 
     def _score_outputs(self, outputs, y, sample_weight):
@@ -743,6 +756,21 @@ _EXTRA_PARAMS_DOC = """
         Weight of the old value in the running statistics' update
         ``running = momentum * running + (1 - momentum) * batch``; only
         used with ``batch_norm``.
+
+    layer_norm : bool or sequence of bool, default=False
+        Layer normalization after each hidden dense layer (or one flag per
+        hidden layer): each row's pre-activations are normalized over the
+        layer's units, ``(z - mean) / sqrt(var + layer_norm_epsilon)``, then
+        scaled and shifted by a learned scale and shift per unit. It does
+        not depend on the minibatch, so training and prediction compute the
+        same function, any batch size works (``batch_size=1``,
+        ``partial_fit`` on single rows) and every solver, L-BFGS included.
+        A layer takes at most one of ``batch_norm`` and ``layer_norm``.
+
+    layer_norm_epsilon : float > 0, default=1e-5
+        Added to each row's variance in layer normalization. Part of the
+        fitted function: ``predict`` and the ONNX export use the current
+        value, as they use ``activation``.
 
     early_stopping_metric : {"score", "loss"}, default="score"
         What early stopping watches on the validation set: the score
@@ -955,6 +983,9 @@ _ATTRIBUTES_DOC = """
         layer without batch normalization).
     bn_running_means_, bn_running_vars_ : list of ndarray or None
         Batch-norm running statistics used at prediction.
+    ln_scales_, ln_shifts_ : list of ndarray or None
+        Layer-norm scale and shift of each hidden layer (``None`` for a
+        layer without layer normalization).
     device_ : {"cpu", "cuda"}
         Where the last fit trained.
     activation_params_ : list of ndarray or None
@@ -1045,6 +1076,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         loss="log_loss",
         batch_norm=False,
         batch_norm_momentum=0.9,
+        layer_norm=False,
+        layer_norm_epsilon=1e-5,
         early_stopping_metric="score",
         restore_best_weights=True,
         transfer_from=None,
@@ -1319,6 +1352,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         callbacks=None,
         batch_norm=False,
         batch_norm_momentum=0.9,
+        layer_norm=False,
+        layer_norm_epsilon=1e-5,
         early_stopping_metric="score",
         restore_best_weights=True,
         transfer_from=None,

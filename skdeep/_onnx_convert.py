@@ -2,7 +2,7 @@
 
 The graph is the prediction path of the fitted network: each layer's
 ``MatMul`` and ``Add``, batch normalization with the running statistics,
-the hidden activation translated from its plugin
+layer normalization over each row, the hidden activation translated from its plugin
 (:mod:`skdeep._onnx_translate`), and the output activation. Dropout, input
 noise and mixup act in training only and have no node. Outputs follow
 skl2onnx's converter for sklearn's MLP: a label and the class
@@ -105,6 +105,7 @@ def _network(graph, model, x):
     n_layers = len(model.coefs_)
     activations = _hidden_activations(model, n_layers - 1)
     bn_scales = getattr(model, "bn_scales_", None) or [None] * (n_layers - 1)
+    ln_scales = getattr(model, "ln_scales_", None) or [None] * (n_layers - 1)
     learned = getattr(model, "activation_params_", None) or [None] * (n_layers - 1)
     a = graph.op("Cast", x, to=_proto(dtype))
     for i in range(n_layers):
@@ -115,6 +116,8 @@ def _network(graph, model, x):
             return _output_activation(graph, model.out_activation_, z)
         if bn_scales[i] is not None:
             z = _batch_norm(graph, model, i, z)
+        if ln_scales[i] is not None:
+            z = _layer_norm(graph, model, i, z)
         record, hyperparameters = activations[i]
         slopes = None
         if record.learnable is not None:
@@ -140,6 +143,30 @@ def _batch_norm(graph, model, i, z):
         np.asarray(model.bn_scales_[i], dtype), "bn_scale"))
     return graph.op("Add", scaled, graph.initializer(
         np.asarray(model.bn_shifts_[i], dtype), "bn_shift"))
+
+
+def _layer_norm(graph, model, i, z):
+    """Layer normalization as the kernels compute it: per row ``h = (z -
+    mean) / sqrt(var + eps)`` over the layer's units (biased variance),
+    then ``h * scale + shift``. Row sums are products with a column of
+    ones, which every opset has (ReduceMean's ``axes`` moved from an
+    attribute to an input in opset 18)."""
+    dtype = graph.dtype
+    width = np.shape(model.ln_scales_[i])[0]
+    ones = graph.initializer(np.ones((width, 1), dtype), "ln_ones")
+    count = graph.initializer(np.asarray(width, dtype), "ln_count")
+    mean = graph.op("Div", graph.op("MatMul", z, ones), count)
+    centered = graph.op("Sub", z, mean)
+    variance = graph.op("Div", graph.op("MatMul", graph.op(
+        "Mul", centered, centered), ones), count)
+    epsilon = graph.initializer(np.asarray(model.layer_norm_epsilon, dtype),
+                                "ln_epsilon")
+    h = graph.op("Div", centered, graph.op("Sqrt", graph.op("Add", variance,
+                                                            epsilon)))
+    scaled = graph.op("Mul", h, graph.initializer(
+        np.asarray(model.ln_scales_[i], dtype), "ln_scale"))
+    return graph.op("Add", scaled, graph.initializer(
+        np.asarray(model.ln_shifts_[i], dtype), "ln_shift"))
 
 
 def _output_activation(graph, kind, z):

@@ -3,7 +3,7 @@ and packing to and from the flat vectors the backends train.
 
 The fitted attributes (``coefs_``, ``intercepts_``, ``bn_scales_``,
 ``bn_shifts_``, ``bn_running_means_``, ``bn_running_vars_``,
-``activation_params_``) are the source of truth between fits. Here they
+``ln_scales_``, ``ln_shifts_``, ``activation_params_``) are the source of truth between fits. Here they
 travel as one dict keyed by those names (:data:`PARAMETER_ATTRIBUTES`); the
 estimator stores it with ``vars(est).update(...)``. Each fit packs them
 into a fresh ``theta`` (so a failed fit never changes the previous model)
@@ -18,7 +18,8 @@ import numpy as np
 
 # Per-hidden-layer extras, ``None`` for a layer without them.
 EXTRA_ATTRIBUTES = ("bn_scales_", "bn_shifts_", "bn_running_means_",
-                    "bn_running_vars_", "activation_params_")
+                    "bn_running_vars_", "ln_scales_", "ln_shifts_",
+                    "activation_params_")
 PARAMETER_ATTRIBUTES = ("coefs_", "intercepts_", *EXTRA_ATTRIBUTES)
 
 
@@ -62,6 +63,7 @@ def initial_parameters(layout, activations, initializer, activation_names,
     n_hidden = len(layout.shapes) - 1
     widths = [layout.shapes[i][1] for i in range(n_hidden)]
     bn = layout.batch_norm
+    ln = layout.layer_norm
 
     def per_layer(present, make):
         return [make(w) if present[i] else None for i, w in enumerate(widths)]
@@ -73,6 +75,8 @@ def initial_parameters(layout, activations, initializer, activation_names,
         "bn_shifts_": per_layer(bn, lambda w: np.zeros(w, dtype)),
         "bn_running_means_": per_layer(bn, lambda w: np.zeros(w, dtype)),
         "bn_running_vars_": per_layer(bn, lambda w: np.ones(w, dtype)),
+        "ln_scales_": per_layer(ln, lambda w: np.ones(w, dtype)),
+        "ln_shifts_": per_layer(ln, lambda w: np.zeros(w, dtype)),
         "activation_params_": [
             np.full(widths[i], hp[plugin.learnable], dtype)
             if plugin.learnable else None
@@ -213,6 +217,7 @@ def pack(layout, params, dtype, reuse=False):
     if theta is None:
         theta = layout.pack(params["coefs_"], params["intercepts_"], dtype, {
             "bn_scale": params["bn_scales_"], "bn_shift": params["bn_shifts_"],
+            "ln_scale": params["ln_scales_"], "ln_shift": params["ln_shifts_"],
             "activation_params": params["activation_params_"]})
     running = np.zeros(layout.n_unit_values, dtype=dtype)
     for i, (mean, var) in enumerate(zip(params["bn_running_means_"],
@@ -228,6 +233,7 @@ def pack(layout, params, dtype, reuse=False):
 # arrays); the batch-norm running statistics live outside it.
 _THETA_OFFSETS = {"coefs_": "w_off", "intercepts_": "b_off",
                   "bn_scales_": "gamma_off", "bn_shifts_": "beta_off",
+                  "ln_scales_": "ln_gamma_off", "ln_shifts_": "ln_beta_off",
                   "activation_params_": "param_off"}
 
 
@@ -283,10 +289,19 @@ def unpack(layout, theta, running):
         "bn_shifts_": extras["bn_shift"],
         "bn_running_means_": means,
         "bn_running_vars_": variances,
+        "ln_scales_": extras["ln_scale"],
+        "ln_shifts_": extras["ln_shift"],
         "activation_params_": extras["activation_params"],
     }
 
 
 def parameters_of(est):
-    """The fitted parameter attributes of ``est`` as a dict."""
-    return {name: getattr(est, name) for name in PARAMETER_ATTRIBUTES}
+    """The fitted parameter attributes of ``est`` as a dict.
+
+    An extra missing from a model pickled before it existed is ``None`` for
+    every hidden layer.
+    """
+    n_hidden = len(est.coefs_) - 1
+    return {name: getattr(est, name) if name not in EXTRA_ATTRIBUTES
+            else getattr(est, name, None) or [None] * n_hidden
+            for name in PARAMETER_ATTRIBUTES}

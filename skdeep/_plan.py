@@ -1,8 +1,8 @@
 """From the estimator's parameters to a network plan.
 
 :func:`resolve_plan` turns ``hidden_layer_sizes``, ``activation``,
-``solver``, ``loss``, ``regularizer``, ``initializer`` and ``batch_norm``
-into resolved plugins (records with their hyperparameter values) and layer
+``solver``, ``loss``, ``regularizer``, ``initializer``, ``batch_norm`` and
+``layer_norm`` into resolved plugins (records with their hyperparameter values) and layer
 sizes, raising an error that names the parameter for anything invalid. The
 estimator validates data and keeps fitted attributes; it never looks a
 plugin up itself.
@@ -34,8 +34,8 @@ class Plan:
         One per hidden layer.
     optimizer, loss, regularizer, initializer : (plugin record, dict)
         Each resolved plugin with its hyperparameter values.
-    batch_norm : list of bool
-        Per hidden layer.
+    batch_norm, layer_norm : list of bool
+        Per hidden layer (never both on one layer).
     """
 
     hidden: list
@@ -45,6 +45,7 @@ class Plan:
     regularizer: tuple
     initializer: tuple
     batch_norm: list
+    layer_norm: list
 
     @property
     def stochastic(self):
@@ -60,6 +61,15 @@ class Plan:
 def resolve_plan(est):
     """Resolve the estimator ``est``'s parameters into a :class:`Plan`."""
     hidden = hidden_sizes(est.hidden_layer_sizes)
+    batch_norm = _per_layer_flags("batch_norm", est.batch_norm, len(hidden))
+    layer_norm = _per_layer_flags("layer_norm", est.layer_norm, len(hidden))
+    both = [i for i in range(len(hidden)) if batch_norm[i] and layer_norm[i]]
+    if both:
+        raise ValueError(
+            f"hidden layers {both} have both batch_norm and layer_norm; a "
+            "layer takes one normalization: give per-layer flags, e.g. "
+            "batch_norm=[True, False], layer_norm=[False, True]."
+        )
     return Plan(
         hidden=hidden,
         activations=resolve_activations(est.activation, len(hidden)),
@@ -67,7 +77,8 @@ def resolve_plan(est):
         loss=_resolve_loss(est),
         regularizer=resolve("regularizer", est.regularizer, param_name="regularizer"),
         initializer=resolve("initializer", est.initializer, param_name="initializer"),
-        batch_norm=_batch_norm_layers(est.batch_norm, len(hidden)),
+        batch_norm=batch_norm,
+        layer_norm=layer_norm,
     )
 
 
@@ -147,11 +158,13 @@ def activation_names(value, n_hidden):
     return names
 
 
-def _batch_norm_layers(value, n_hidden):
+def _per_layer_flags(name, value, n_hidden):
+    """A bool-or-sequence parameter (``batch_norm``, ``layer_norm``) as one
+    bool per hidden layer."""
     if isinstance(value, (tuple, list)):
         if len(value) != n_hidden:
             raise ValueError(
-                f"batch_norm has {len(value)} entries but there are "
+                f"{name} has {len(value)} entries but there are "
                 f"{n_hidden} hidden layers; give one bool per hidden layer "
                 "or a single bool."
             )

@@ -673,7 +673,9 @@ from skdeep import MLPClassifier
 rng = np.random.default_rng(0)
 X = rng.standard_normal((240, 5))
 y = rng.integers(0, 3, 240)
-params = dict(hidden_layer_sizes=(8, 6), batch_norm=True, dropout=0.2,
+# One layer of each normalization: both backward paths run per batch.
+params = dict(hidden_layer_sizes=(8, 6), batch_norm=[True, False],
+              layer_norm=[False, True], dropout=0.2,
               mixup_alpha=0.3, input_noise=0.1, clip_norm=1.0, max_iter=1,
               shuffle=True, random_state=0)
 MLPClassifier(batch_size=240, **params).fit(X, y)  # compiles or loads

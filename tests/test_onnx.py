@@ -191,6 +191,26 @@ def test_pipeline_and_direct_skl2onnx_use(data, labels):
     _assert_close(_run(direct, X)[1], pipe.predict_proba(X), np.float32)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_norm_matches_predict(dtype, data, labels):
+    X = data.astype(dtype)
+    clf = MLPClassifier((6, 5), activation="tanh", layer_norm=True,
+                        layer_norm_epsilon=1e-3, max_iter=15,
+                        random_state=0).fit(X, labels)
+    assert not np.allclose(clf.ln_scales_[1], 1.0)
+    for opset in (13, 18):  # ReduceMean changed at 18; the export uses neither
+        label, proba = _run(to_onnx(clf, X[:1], zipmap=False,
+                                    target_opset=opset), X)
+        _assert_close(proba, clf.predict_proba(X), dtype)
+        np.testing.assert_array_equal(label, clf.predict(X))
+    # a regressor mixing the two normalizations
+    reg = MLPRegressor(hidden_layer_sizes=(5, 4), batch_norm=(True, False),
+                       layer_norm=(False, True),
+                       max_iter=15, random_state=0).fit(X, X[:, 0] - X[:, 1])
+    (prediction,) = _run(to_onnx(reg, X[:1]), X)
+    _assert_close(prediction.ravel(), reg.predict(X), dtype)
+
+
 def test_dataframe_sample_and_old_opset(classifiers, data):
     pd = pytest.importorskip("pandas")
     clf = classifiers["multiclass", np.float64]

@@ -5,8 +5,8 @@ the same ``off`` matrix, so a vector fitted on one device runs on the
 other. ``theta`` holds all weight matrices first (layer by layer,
 row-major ``(n_in, n_out)``), then all intercepts (sklearn's ``_pack``
 order), then the extra parameters of hidden layers (batch-norm scale and
-shift, learnable activation parameters). ``off`` has one column per weight
-layer and the rows:
+shift, layer-norm scale and shift, learnable activation parameters).
+``off`` has one column per weight layer and the rows:
 
 - ``OFF_W``, ``OFF_B``: the layer's weights and intercept in ``theta``;
 - ``OFF_A``: the layer's block in the per-batch buffers ``Z``, ``A``, ``D``,
@@ -17,7 +17,12 @@ layer and the rows:
 - ``OFF_GAMMA``, ``OFF_BETA``: batch-norm scale and shift in ``theta``, or
   -1 when the layer has no batch normalization;
 - ``OFF_P``: the layer's per-unit learnable activation parameters in
-  ``theta``, or -1.
+  ``theta``, or -1;
+- ``OFF_LN_GAMMA``, ``OFF_LN_BETA``: layer-norm scale and shift in
+  ``theta``, or -1 when the layer has no layer normalization;
+- ``OFF_R``: the layer's per-row block in the statistics buffer ``V``
+  (after the per-unit blocks: the layer-norm inverse standard deviation of
+  each of up to ``capacity`` rows), or -1.
 
 The CPU kernels compile these constants in. Numba's cache only notices
 changes to a kernel's own file, so a change here must come with a change to
@@ -43,8 +48,9 @@ OUT_KINDS = {
 CONTROL_STOP, CONTROL_STEPS, CONTROL_DIVERGED = 0, 1, 2
 CONTROL_SIZE = 3
 # Rows of the ``off`` matrix.
-OFF_W, OFF_B, OFF_A, OFF_V, OFF_GAMMA, OFF_BETA, OFF_P = range(7)
-N_OFF_ROWS = 7
+(OFF_W, OFF_B, OFF_A, OFF_V, OFF_GAMMA, OFF_BETA, OFF_P, OFF_LN_GAMMA,
+ OFF_LN_BETA, OFF_R) = range(10)
+N_OFF_ROWS = 10
 
 
 class Layout:
@@ -60,14 +66,26 @@ class Layout:
     learnable : sequence of bool, optional
         Per hidden layer: whether its activation has a learned parameter
         per unit.
+    layer_norm : sequence of bool, optional
+        Per hidden layer: whether it has layer normalization (a scale and a
+        shift per unit in ``theta``, per-row statistics in ``V``). A layer
+        has at most one of batch and layer normalization.
     """
 
-    def __init__(self, layer_units, batch_norm=None, learnable=None):
+    def __init__(self, layer_units, batch_norm=None, learnable=None,
+                 layer_norm=None):
         self.sizes = np.asarray(layer_units, dtype=np.int64)
         n_layers = len(self.sizes) - 1
         n_hidden = n_layers - 1
         self.batch_norm = [bool(b) for b in (batch_norm or [False] * n_hidden)]
         self.learnable = [bool(b) for b in (learnable or [False] * n_hidden)]
+        self.layer_norm = [bool(b) for b in (layer_norm or [False] * n_hidden)]
+        both = [i for i in range(n_hidden) if self.batch_norm[i] and self.layer_norm[i]]
+        if both:
+            raise ValueError(
+                f"hidden layers {both} have both batch and layer "
+                "normalization; a layer takes at most one of them."
+            )
         self.shapes = [(int(self.sizes[i]), int(self.sizes[i + 1]))
                        for i in range(n_layers)]
         self.w_off = np.zeros(n_layers, dtype=np.int64)
@@ -75,6 +93,8 @@ class Layout:
         self.gamma_off = np.full(n_layers, -1, dtype=np.int64)
         self.beta_off = np.full(n_layers, -1, dtype=np.int64)
         self.param_off = np.full(n_layers, -1, dtype=np.int64)
+        self.ln_gamma_off = np.full(n_layers, -1, dtype=np.int64)
+        self.ln_beta_off = np.full(n_layers, -1, dtype=np.int64)
         offset = 0
         for i, (fan_in, fan_out) in enumerate(self.shapes):
             self.w_off[i] = offset
@@ -90,6 +110,10 @@ class Layout:
                 self.gamma_off[i] = offset
                 self.beta_off[i] = offset + width
                 offset += 2 * width
+            if self.layer_norm[i]:
+                self.ln_gamma_off[i] = offset
+                self.ln_beta_off[i] = offset + width
+                offset += 2 * width
             if self.learnable[i]:
                 self.param_off[i] = offset
                 offset += width
@@ -102,6 +126,26 @@ class Layout:
     @property
     def has_batch_norm(self):
         return any(self.batch_norm)
+
+    @property
+    def has_normalization(self):
+        """Whether some layer has batch or layer normalization (which keeps
+        its normalized values in the ``H`` buffer)."""
+        return any(self.batch_norm) or any(self.layer_norm)
+
+    def r_off(self, capacity):
+        """Offsets of each layer's per-row statistics in ``V`` (or -1)."""
+        r_off = np.full(len(self.shapes), -1, dtype=np.int64)
+        offset = self.n_unit_values
+        for i, present in enumerate(self.layer_norm):
+            if present:
+                r_off[i] = offset
+                offset += capacity
+        return r_off
+
+    def n_stat_values(self, capacity):
+        """Size of the statistics buffer ``V`` for ``capacity`` rows."""
+        return self.n_unit_values + capacity * sum(self.layer_norm)
 
     def a_off(self, capacity):
         """Offsets of each layer's block in the per-batch buffers."""
@@ -118,14 +162,18 @@ class Layout:
         off[OFF_GAMMA] = self.gamma_off
         off[OFF_BETA] = self.beta_off
         off[OFF_P] = self.param_off
+        off[OFF_LN_GAMMA] = self.ln_gamma_off
+        off[OFF_LN_BETA] = self.ln_beta_off
+        off[OFF_R] = self.r_off(capacity)
         return off
 
     def pack(self, coefs, intercepts, dtype, extras=None):
         """Concatenate parameters into a new flat vector.
 
-        ``extras`` maps ``"bn_scale"``, ``"bn_shift"`` and
-        ``"activation_params"`` to per-hidden-layer arrays (``None`` for a
-        layer without them); missing extras start at 1 (scale) and 0.
+        ``extras`` maps ``"bn_scale"``, ``"bn_shift"``, ``"ln_scale"``,
+        ``"ln_shift"`` and ``"activation_params"`` to per-hidden-layer arrays
+        (``None`` for a layer without them); missing extras start at 1
+        (scales) and 0.
         """
         theta = np.zeros(self.n_params, dtype=dtype)
         for i, (fan_in, fan_out) in enumerate(self.shapes):
@@ -142,6 +190,8 @@ class Layout:
         extras = extras or {}
         for key, offsets, default in (("bn_scale", self.gamma_off, 1.0),
                                       ("bn_shift", self.beta_off, 0.0),
+                                      ("ln_scale", self.ln_gamma_off, 1.0),
+                                      ("ln_shift", self.ln_beta_off, 0.0),
                                       ("activation_params", self.param_off, 0.0)):
             given = extras.get(key)
             for i, start in enumerate(offsets):
@@ -166,6 +216,8 @@ class Layout:
         extras = {}
         for key, offsets in (("bn_scale", self.gamma_off),
                              ("bn_shift", self.beta_off),
+                             ("ln_scale", self.ln_gamma_off),
+                             ("ln_shift", self.ln_beta_off),
                              ("activation_params", self.param_off)):
             extras[key] = [
                 None if offsets[i] < 0
@@ -193,6 +245,7 @@ class Layout:
             segments.append((self.w_off[i], self.w_off[i] + fan_in * fan_out))
             segments.append((self.b_off[i], self.b_off[i] + fan_out))
             for offsets, width in ((self.gamma_off, 2 * fan_out),
+                                   (self.ln_gamma_off, 2 * fan_out),
                                    (self.param_off, fan_out)):
                 if offsets[i] >= 0:
                     segments.append((offsets[i], offsets[i] + width))
@@ -253,6 +306,9 @@ DEFAULT_LOSSES = {"identity": "squared_error", "exp": "poisson",
 
 # Batch-norm variance epsilon, as Keras and PyTorch.
 BN_EPSILON = 1e-5
+# Default layer-norm variance epsilon (the estimators' layer_norm_epsilon),
+# as PyTorch.
+LN_EPSILON = 1e-5
 
 
 def check_widths(layout, X, Y):

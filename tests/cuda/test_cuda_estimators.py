@@ -32,7 +32,8 @@ def _data(rng, n=8, d=3, classes=3):
 
 
 def _pair(cls, X, y, **params):
-    base = dict(max_iter=2, random_state=0, shuffle=False, batch_size=4, **params)
+    base = dict(dict(max_iter=2, random_state=0, shuffle=False, batch_size=4),
+                **params)
     gpu = cls(device="cuda", **base).fit(X, y)
     cpu = cls(device="cpu", **base).fit(X, y)
     assert gpu.device_ == "cuda" and cpu.device_ == "cpu"
@@ -68,6 +69,18 @@ def test_regressor_with_batch_norm_prelu_and_huber(rng):
                                rtol=1e-7)
     np.testing.assert_allclose(gpu.activation_params_[0],
                                cpu.activation_params_[0], rtol=1e-7)
+
+
+def test_classifier_with_layer_norm_and_single_row_batches(rng):
+    X, y = _data(rng, n=5)
+    gpu, cpu = _pair(MLPClassifier, X, y, hidden_layer_sizes=(3, 2),
+                     layer_norm=(True, True), batch_size=2)  # last batch: 1 row
+    _assert_same(gpu, cpu)
+    for a, b in zip(gpu.ln_scales_ + gpu.ln_shifts_,
+                    cpu.ln_scales_ + cpu.ln_shifts_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(gpu.predict_proba(X), cpu.predict_proba(X),
+                               rtol=1e-7)
 
 
 def test_lbfgs_and_validation_data(rng):

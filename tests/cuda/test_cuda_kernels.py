@@ -64,19 +64,21 @@ def _acts(*names):
 
 
 def _pair(out_activation, dtype, acts=("tanh", "prelu"), batch_norm=(True, False),
-          units=UNITS, loss=None):
+          units=UNITS, loss=None, layer_norm=None):
     args = (units, _acts(*acts), out_activation, dtype)
-    kwargs = {"loss": loss, "batch_norm": list(batch_norm)}
+    kwargs = {"loss": loss, "batch_norm": list(batch_norm),
+              "layer_norm": None if layer_norm is None else list(layer_norm),
+              "layer_norm_epsilon": 1e-3}
     return make_network("cpu", *args, **kwargs), make_network("cuda", *args, **kwargs)
 
 
 def _theta(net, rng, dtype, scale=0.6):
     theta = rng.uniform(-scale, scale, net.layout.n_params).astype(dtype)
-    # batch-norm scales around 1
-    for start in net.layout.gamma_off:
-        if start >= 0:
-            width = net.layout.shapes[list(net.layout.gamma_off).index(start)][1]
-            theta[start:start + width] += 1.0
+    # batch- and layer-norm scales around 1
+    for offsets in (net.layout.gamma_off, net.layout.ln_gamma_off):
+        for i, start in enumerate(offsets):
+            if start >= 0:
+                theta[start:start + net.layout.shapes[i][1]] += 1.0
     return theta
 
 
@@ -539,6 +541,55 @@ def test_network_without_hidden_layers(rng):
     np.testing.assert_allclose(gpu_grad, grad, **_tol(dtype))
 
 
+# ---------------------------------------------------------------------------
+# Layer normalization
+# ---------------------------------------------------------------------------
+
+# Layer norm on the first hidden layer, batch norm on the second; or layer
+# norm on both.
+LAYER_NORM_CASES = [((True, False), (False, True)), ((True, True), (False, False))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layer_norm, batch_norm", LAYER_NORM_CASES)
+def test_layer_norm_loss_grad_and_predict_match_cpu(layer_norm, batch_norm, dtype,
+                                                    rng):
+    """Chunks of 3 rows: the second chunk accumulates into the gradient."""
+    cpu, gpu = _pair("softmax", dtype, batch_norm=batch_norm, layer_norm=layer_norm)
+    X, Y, sw = _problem("softmax", dtype, rng)
+    theta = _theta(cpu, rng, dtype)
+    running = _running(cpu, rng)
+    (loss, grad, _), (gpu_loss, gpu_grad, _) = _loss_grads(
+        cpu, gpu, theta, X, Y, sw, 0.3, running, True)
+    tol = _tol(dtype)
+    np.testing.assert_allclose(gpu_loss, loss, **tol)
+    np.testing.assert_allclose(gpu_grad, grad, **tol)
+    # the layer-norm scale and shift get gradients
+    for offsets in (cpu.layout.ln_gamma_off, cpu.layout.ln_beta_off):
+        start = offsets[offsets >= 0][0]
+        assert np.any(gpu_grad[start:start + 4] != 0)
+    np.testing.assert_allclose(gpu.predict(theta, X, running, chunk=2),
+                               cpu.predict(theta, X, running), **tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_layer_norm_train_epoch_matches_cpu(dtype, rng):
+    """Batches of 2 of 5 rows: the last has one row, which layer norm takes."""
+    cpu, gpu = _pair("softmax", dtype, batch_norm=(False, False),
+                     layer_norm=(True, True))
+    X, Y, sw = _problem("softmax", dtype, rng)
+    theta0 = _theta(cpu, rng, dtype)
+    frozen = cpu.layout.layer_segments([0])  # weights, intercept, ln scale/shift
+    cpu_result, gpu_result = _epochs(cpu, gpu, theta0, X, Y, sw, "adam", 2,
+                                     frozen=frozen)
+    _assert_same(cpu_result, gpu_result, dtype, cpu.layout)
+    theta = gpu_result["theta"]
+    start = cpu.layout.ln_gamma_off[0]
+    np.testing.assert_array_equal(theta[start:start + 8], theta0[start:start + 8])
+    start = cpu.layout.ln_gamma_off[1]
+    assert not np.allclose(theta[start:start + 6], theta0[start:start + 6])
+
+
 def test_cpu_blocks_are_rejected_with_a_clear_error(rng):
     dtype = np.float64
     cpu, gpu = _pair("identity", dtype)
@@ -576,7 +627,8 @@ assert all(".entry" in text for text in ptx.values())
 assert ".f64" not in ptx["matmul"]  # float32 products stay float32
 # Plugin math keeps float32: its literals are typed like NumPy's scalars.
 f64_math = re.compile(r"\\b(add|sub|mul|div|fma|sqrt|rcp|ex2|lg2)(\\.[a-z]+)*\\.f64\\b")
-for name in ("act_fwd_gelu_prelu", "act_bwd_gelu_prelu"):
+for name in ("act_fwd_gelu_prelu", "act_bwd_gelu_prelu", "layer_norm_forward",
+             "layer_norm_params_grad", "layer_norm_backward"):
     assert not f64_math.search(ptx[name]), name
 print(len(ptx))
 """

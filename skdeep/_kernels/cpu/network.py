@@ -13,6 +13,7 @@ import numpy as np
 from ..layout import (
     BN_EPSILON,
     CONTROL_SIZE,
+    LN_EPSILON,
     OFF_A,
     OUT_KINDS,
     Layout,
@@ -47,9 +48,9 @@ class Workspace:
         self.Z = np.empty(total, dtype=dtype)
         self.A = np.empty(total, dtype=dtype)
         self.D = np.empty(total, dtype=dtype)
-        # batch normalization: normalized values and per-unit batch stats
-        self.H = np.empty(total if layout.has_batch_norm else 0, dtype=dtype)
-        self.V = np.empty(layout.n_unit_values, dtype=dtype)
+        # normalization: normalized values, per-unit and per-row batch stats
+        self.H = np.empty(total if layout.has_normalization else 0, dtype=dtype)
+        self.V = np.empty(layout.n_stat_values(self.capacity), dtype=dtype)
         self.grad = np.zeros(layout.n_params, dtype=dtype)
         # a layer's weight-gradient product, or a batch-norm layer's sums
         biggest = max(max(i * o, 2 * o) for i, o in layout.shapes)
@@ -92,14 +93,18 @@ class CpuNetwork:
     dtype : numpy dtype
     loss : (LossPlugin, dict), optional
         The training loss (default: the canonical loss of ``out_activation``).
-    batch_norm : sequence of bool, optional
-        Per hidden layer.
+    batch_norm, layer_norm : sequence of bool, optional
+        Per hidden layer (at most one of them per layer).
+    layer_norm_epsilon : float, default=1e-5
+        Variance epsilon of layer normalization.
     """
 
     def __init__(self, layer_units, activations, out_activation, dtype,
-                 loss=None, batch_norm=None):
+                 loss=None, batch_norm=None, layer_norm=None,
+                 layer_norm_epsilon=LN_EPSILON):
         learnable = [plugin.learnable is not None for plugin, _ in activations]
-        self.layout = Layout(layer_units, batch_norm, learnable)
+        self.layout = Layout(layer_units, batch_norm, learnable, layer_norm)
+        self.ln_eps = float(layer_norm_epsilon)
         self.dtype = np.dtype(dtype)
         self.out_kind = OUT_KINDS[out_activation]
         self.out_activation = out_activation
@@ -195,7 +200,7 @@ class CpuNetwork:
             kernel(
                 theta, X[start:stop], capacity, layout.sizes, ws.off,
                 self.act_fwd, self.act_hp, self.out_kind, running, BN_EPSILON,
-                ws.buffers(), out[start:stop],
+                self.ln_eps, ws.buffers(), out[start:stop],
             )
 
         with blas_threads(layout, min(chunk, n)):
@@ -214,7 +219,8 @@ class CpuNetwork:
                 theta, X, Y, sw, ws.capacity, layout.sizes, ws.off,
                 layout.n_weights, layout.n_core, self.act_fwd, self.act_bwd,
                 self.act_hp, self.out_kind, loss, loss_hp, reg_block, reg_hp,
-                alpha, self._running(running), BN_EPSILON, train, ws.buffers(),
+                alpha, self._running(running), BN_EPSILON, self.ln_eps, train,
+                ws.buffers(),
             )
 
     def train_epoch(self, theta, X, Y, sw, order, batch_size, shuffle, seed,
@@ -263,7 +269,7 @@ class CpuNetwork:
                 alpha, float(clip_value), float(clip_norm),
                 np.zeros(0) if dropout is None else dropout,
                 float(noise_std), float(mixup_alpha), self._running(running),
-                float(bn_momentum), BN_EPSILON, frozen,
+                float(bn_momentum), BN_EPSILON, self.ln_eps, frozen,
                 theta.copy() if len(frozen) else theta, ws.totals, control,
                 bool(merge_single), ws.buffers(),
         )

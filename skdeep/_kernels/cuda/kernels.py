@@ -26,6 +26,9 @@ Where the CPU's helpers went:
 - dropout in ``_forward``: ``dropout`` (xoroshiro128+ device generators);
 - ``_batch_norm_forward``/``_batch_norm_backward``: ``batch_norm_forward``/
   ``batch_norm_backward``;
+- ``_layer_norm_forward``/``_layer_norm_backward``: ``layer_norm_forward``/
+  ``layer_norm_params_grad`` (the scale and shift gradients, one thread per
+  unit) and ``layer_norm_backward`` (the deltas, one thread per row);
 - ``_forward``/``_backward``: ``CudaNetwork._forward``/``_backward`` in
   :mod:`.network`, host functions launching the kernels;
 - the loss block and ``_score_sum``: ``blocks.loss_block``;
@@ -92,8 +95,9 @@ def core_kernels(dtype):
     types.SimpleNamespace
         :class:`~.compile.DeviceKernel` attributes
         ``matmul``, ``gather``, ``add_noise``, ``output_activation``,
-        ``dropout``, ``batch_norm_forward``, ``batch_norm_backward`` and
-        ``fill``; ``config`` is the :class:`LaunchConfig` they were built for.
+        ``dropout``, ``batch_norm_forward``, ``batch_norm_backward``,
+        ``layer_norm_forward``, ``layer_norm_params_grad``,
+        ``layer_norm_backward`` and ``fill``; ``config`` is the :class:`LaunchConfig` they were built for.
     """
     config = launch_config()
     key = (np.dtype(dtype).name, config)
@@ -352,6 +356,69 @@ def _build_core(dtype, config):
                 else:
                     D[idx] = gamma * inv * D[idx]
 
+    def layer_norm_forward(Z, H, off, m, n, V, r_off, theta, g_off, b_off,
+                           eps):
+        """Normalize each row of ``Z[off:]`` (m, n) in place to
+        ``gamma * H + beta``.
+
+        One thread per row: mean and (biased) variance over the row's
+        units, ``H`` the normalized values, ``V[r_off + i]`` the row's
+        inverse standard deviation. The same at training and prediction.
+        """
+        eps_t = T(eps)
+        for i in range(cuda.grid(1), m, cuda.gridsize(1)):
+            row = off + i * n
+            s = zero
+            for j in range(n):
+                s += Z[row + j]
+            mean = s / T(n)
+            q = zero
+            for j in range(n):
+                c = Z[row + j] - mean
+                q += c * c
+            inv = T(1.0) / math.sqrt(q / T(n) + eps_t)
+            V[r_off + i] = inv
+            for j in range(n):
+                h = (Z[row + j] - mean) * inv
+                H[row + j] = h
+                Z[row + j] = theta[g_off + j] * h + theta[b_off + j]
+
+    def layer_norm_params_grad(D, H, off, m, n, grad, gg_off, gb_off):
+        """Add the layer-norm scale and shift gradients of ``D[off:]``
+        (m, n; deltas w.r.t. the normalized output) to ``grad``.
+
+        One thread per unit; launch before :func:`layer_norm_backward`,
+        which overwrites ``D``.
+        """
+        for j in range(cuda.grid(1), n, cuda.gridsize(1)):
+            dgamma = zero
+            dbeta = zero
+            for i in range(m):
+                idx = off + i * n + j
+                dgamma += D[idx] * H[idx]
+                dbeta += D[idx]
+            grad[gg_off + j] += dgamma
+            grad[gb_off + j] += dbeta
+
+    def layer_norm_backward(D, H, off, m, n, V, r_off, theta, g_off):
+        """Deltas w.r.t. the normalized output into deltas w.r.t. ``Z``.
+
+        One thread per row; with ``g = gamma * D`` the row becomes
+        ``inv / n * (n * g - sum(g) - H * sum(g * H))``.
+        """
+        for i in range(cuda.grid(1), m, cuda.gridsize(1)):
+            row = off + i * n
+            s1 = zero
+            s2 = zero
+            for j in range(n):
+                g = theta[g_off + j] * D[row + j]
+                s1 += g
+                s2 += g * H[row + j]
+            r = V[r_off + i] / T(n)
+            for j in range(n):
+                D[row + j] = r * (T(n) * theta[g_off + j] * D[row + j] - s1
+                                  - H[row + j] * s2)
+
     def fill(x, lo, hi, value):
         """``x[lo:hi] = value``."""
         for i in range(lo + cuda.grid(1), hi, cuda.gridsize(1)):
@@ -374,6 +441,9 @@ def _build_core(dtype, config):
                                    b1, f64, f64),
         "batch_norm_backward": void(T1, T1, i8, i8, i8, T1, i8, T1, i8, T1, i8,
                                     i8, b1),
+        "layer_norm_forward": void(T1, T1, i8, i8, i8, T1, i8, T1, i8, i8, f64),
+        "layer_norm_params_grad": void(T1, T1, i8, i8, i8, T1, i8, i8),
+        "layer_norm_backward": void(T1, T1, i8, i8, i8, T1, i8, T1, i8),
         "fill": void(T1, i8, i8, f64),
         "fill64": void(F1, i8, i8, f64),
     }
@@ -381,7 +451,10 @@ def _build_core(dtype, config):
         "matmul": matmul, "gather": gather, "add_noise": add_noise,
         "output_activation": output_activation, "dropout": dropout,
         "batch_norm_forward": batch_norm_forward,
-        "batch_norm_backward": batch_norm_backward, "fill": fill,
+        "batch_norm_backward": batch_norm_backward,
+        "layer_norm_forward": layer_norm_forward,
+        "layer_norm_params_grad": layer_norm_params_grad,
+        "layer_norm_backward": layer_norm_backward, "fill": fill,
         "fill64": fill64,
     }
     kernels = SimpleNamespace(config=config, dtype=dtype)

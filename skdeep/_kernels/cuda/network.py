@@ -23,11 +23,15 @@ from ..layout import (
     CONTROL_SIZE,
     CONTROL_STEPS,
     CONTROL_STOP,
+    LN_EPSILON,
     OFF_A,
     OFF_B,
     OFF_BETA,
     OFF_GAMMA,
+    OFF_LN_BETA,
+    OFF_LN_GAMMA,
     OFF_P,
+    OFF_R,
     OFF_V,
     OFF_W,
     OUT_KINDS,
@@ -128,8 +132,8 @@ class CudaWorkspace:
         self.Z = buf(total)
         self.A = buf(total)
         self.D = buf(total)
-        self.H = buf(total if layout.has_batch_norm else 0)
-        self.V = buf(layout.n_unit_values)
+        self.H = buf(total if layout.has_normalization else 0)
+        self.V = buf(layout.n_stat_values(self.capacity))
         self.grad = np.zeros(layout.n_params, dtype=self.dtype)
         self.grad_d = cuda.to_device(self.grad)
         self.S = cuda.to_device(np.zeros(S_PARTIAL + 2 * self.config.red_blocks))
@@ -245,14 +249,18 @@ class CudaNetwork:
     dtype : numpy dtype
     loss : (LossPlugin, dict), optional
         Training loss (default: the canonical loss of ``out_activation``).
-    batch_norm : sequence of bool, optional
-        Per hidden layer.
+    batch_norm, layer_norm : sequence of bool, optional
+        Per hidden layer (at most one of them per layer).
+    layer_norm_epsilon : float, default=1e-5
+        Variance epsilon of layer normalization.
     """
 
     def __init__(self, layer_units, activations, out_activation, dtype,
-                 loss=None, batch_norm=None):
+                 loss=None, batch_norm=None, layer_norm=None,
+                 layer_norm_epsilon=LN_EPSILON):
         learnable = [plugin.learnable is not None for plugin, _ in activations]
-        self.layout = Layout(layer_units, batch_norm, learnable)
+        self.layout = Layout(layer_units, batch_norm, learnable, layer_norm)
+        self.ln_eps = float(layer_norm_epsilon)
         self.dtype = np.dtype(dtype)
         self.out_kind = OUT_KINDS[out_activation]
         self.out_activation = out_activation
@@ -330,7 +338,7 @@ class CudaNetwork:
         """Forward pass of ``m`` rows (device arrays, network dtype).
 
         Mirrors ``_forward`` of the CPU module: per layer the product with
-        the fused intercept into ``ws.Z``, then for hidden layers batch
+        the fused intercept into ``ws.Z``, then for hidden layers batch or layer
         normalization (``ws.H``, ``ws.V``; ``running`` updated when
         ``train``), the activation into ``ws.A`` and, when ``train`` and
         ``drop[layer] > 0``, inverted dropout (``ws.M``, ``ws.O``, drawing
@@ -379,6 +387,11 @@ class CudaNetwork:
                     running, theta, int(off[OFF_GAMMA, layer]),
                     int(off[OFF_BETA, layer]), bool(train), float(momentum),
                     BN_EPSILON)
+            elif off[OFF_LN_GAMMA, layer] >= 0:
+                k.layer_norm_forward[grid_1d(m, cfg), cfg.block](
+                    ws.Z, ws.H, a0, m, n_out, ws.V, int(off[OFF_R, layer]), theta,
+                    int(off[OFF_LN_GAMMA, layer]), int(off[OFF_LN_BETA, layer]),
+                    self.ln_eps)
             self.act_fwd[grid_1d(m * n_out, cfg), cfg.block](
                 layer, ws.Z, ws.A, a0, m, n_out, self._act_hp_device(),
                 self.act_hp.shape[1], theta, int(off[OFF_P, layer]))
@@ -443,6 +456,13 @@ class CudaNetwork:
                     ws.D, ws.H, p0, m, n_in, ws.V, int(off[OFF_V, prev]), theta,
                     int(off[OFF_GAMMA, prev]), grad, int(off[OFF_GAMMA, prev]),
                     int(off[OFF_BETA, prev]), bool(train))
+            elif off[OFF_LN_GAMMA, prev] >= 0:
+                k.layer_norm_params_grad[grid_1d(n_in, cfg), cfg.block](
+                    ws.D, ws.H, p0, m, n_in, grad, int(off[OFF_LN_GAMMA, prev]),
+                    int(off[OFF_LN_BETA, prev]))
+                k.layer_norm_backward[grid_1d(m, cfg), cfg.block](
+                    ws.D, ws.H, p0, m, n_in, ws.V, int(off[OFF_R, prev]), theta,
+                    int(off[OFF_LN_GAMMA, prev]))
 
     # -- public kernels --------------------------------------------------------
 
