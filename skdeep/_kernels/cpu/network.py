@@ -185,8 +185,8 @@ class CpuNetwork:
             except IndexError:
                 ws = Workspace(layout, chunk, self.dtype)
             kernel(theta, X, ws.capacity, layout.sizes, ws.off, self.act_fwd,
-                   self.act_hp, self.out_kind, running, BN_EPSILON, ws.buffers(),
-                   out)
+                   self.act_hp, self.out_kind, running, BN_EPSILON, self.ln_eps,
+                   ws.buffers(), out)
             if len(self._spare_buffers) < 4:
                 self._spare_buffers.append(ws)
             return out
