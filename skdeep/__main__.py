@@ -152,12 +152,10 @@ def _demo(args):
     missing = [f"{name}={value!r}" for name, value, known in (
         ("activation", args.activation, _SKLEARN_ACTIVATIONS),
         ("solver", args.solver, _SKLEARN_SOLVERS)) if value not in known]
-    if not args.compare:
-        print("add --compare to fit sklearn's MLPClassifier on the same data")
-    elif missing:
+    if args.compare and missing:
         print(f"sklearn's MLPClassifier has no {' or '.join(missing)}: "
               "no comparison.")
-    else:
+    elif args.compare:
         from sklearn.neural_network import MLPClassifier as SklearnMLP
 
         ref = SklearnMLP(**params)
@@ -256,8 +254,8 @@ def _parser():
         "demo", help="train a classifier on the digits data set",
         description="Train skdeep's MLPClassifier on the digits data set "
                     "(standardized, as StandardScaler gives it) and report "
-                    "its fit time and accuracy; with --compare, sklearn's "
-                    "MLPClassifier too, timed alike.")
+                    "its fit time and accuracy beside sklearn's "
+                    "MLPClassifier's, timed alike (--no-compare skips it).")
     demo.add_argument("--epochs", type=_positive(int), default=50,
                       help="epochs (L-BFGS: iterations) to train; every one "
                            "runs (default: %(default)s)")
@@ -280,9 +278,11 @@ def _parser():
     demo.add_argument("--dtype", choices=["float32", "float64"], default="float64",
                       help="dtype of the training data (default: %(default)s, "
                            "what StandardScaler returns)")
-    demo.add_argument("--compare", action="store_true",
+    demo.add_argument("--compare", action=argparse.BooleanOptionalAction,
+                      default=True,
                       help="also fit sklearn's MLPClassifier with the same "
-                           "parameters and data, and print the time ratio")
+                           "parameters and data, and print the time ratio "
+                           "(default: on)")
     demo.set_defaults(func=_demo)
 
     plugins = sub.add_parser(
