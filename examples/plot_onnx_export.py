@@ -1,4 +1,6 @@
-"""Export a pipeline to ONNX and run it with onnxruntime.
+"""
+Export a pipeline to ONNX and run it with onnxruntime
+=====================================================
 
 Fits a ``StandardScaler`` + :class:`skdeep.MLPClassifier` pipeline on the
 digits data set, with a different activation in each hidden layer (GELU,
