@@ -10,18 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layout import (
-    BN_EPSILON,
-    CONTROL_SIZE,
-    LN_EPSILON,
-    OFF_A,
-    OUT_KINDS,
-    Layout,
-    check_widths,
-    hyperparameter_matrix,
-    hyperparameter_vector,
-    require_loss,
-)
+from ..layout import BN_EPSILON, CONTROL_SIZE, OFF_A, check_widths
+from ..network_base import NetworkBase
 from . import blocks
 from .compile import kernel as compiled_kernel
 from .kernels import Buffers
@@ -80,56 +70,19 @@ class Workspace:
         self.perm = np.empty(self.capacity, dtype=np.int64)
 
 
-class CpuNetwork:
-    """A network layout with its compiled blocks, ready to run kernels.
+class CpuNetwork(NetworkBase):
+    """The CPU network: one compiled call per epoch (see :class:`NetworkBase`
+    for the parameters)."""
 
-    Parameters
-    ----------
-    layer_units : sequence of int
-    activations : list of (ActivationPlugin, dict)
-        Resolved hidden activations, one per hidden layer.
-    out_activation : str
-        sklearn's ``out_activation_`` name.
-    dtype : numpy dtype
-    loss : (LossPlugin, dict), optional
-        The training loss (default: the canonical loss of ``out_activation``).
-    batch_norm, layer_norm : sequence of bool, optional
-        Per hidden layer (at most one of them per layer).
-    layer_norm_epsilon : float, default=1e-5
-        Variance epsilon of layer normalization.
-    """
+    blocks = blocks
 
-    def __init__(self, layer_units, activations, out_activation, dtype,
-                 loss=None, batch_norm=None, layer_norm=None,
-                 layer_norm_epsilon=LN_EPSILON):
-        learnable = [plugin.learnable is not None for plugin, _ in activations]
-        self.layout = Layout(layer_units, batch_norm, learnable, layer_norm)
-        self.ln_eps = float(layer_norm_epsilon)
-        self.dtype = np.dtype(dtype)
-        self.out_kind = OUT_KINDS[out_activation]
-        self.out_activation = out_activation
-        self.act_hp = hyperparameter_matrix(activations)
-        self.act_fwd, self.act_bwd = blocks.activation_blocks(
-            [plugin for plugin, _ in activations], self.dtype
-        )
-        self._loss = loss
-        self._loss_block = None
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         # Prediction buffers for a few rows, reused: allocating them took
         # 15 us of a 1-row predict. A list, since pop and append are atomic:
         # concurrent predictions never share one.
         self._spare_buffers = []
         self._predict_kernel = None
-
-    def loss_block(self):
-        """The compiled loss block and its hyperparameter vector."""
-        if self._loss_block is None:
-            plugin, hp = require_loss(self._loss)
-            self._loss_block = (
-                blocks.loss_block(plugin, self.out_kind, plugin.average_outputs,
-                                  self.dtype),
-                hyperparameter_vector(hp),
-            )
-        return self._loss_block
 
     def to_device(self, array):
         """Where the kernels read data from: the host array itself."""
@@ -138,18 +91,6 @@ class CpuNetwork:
     def workspace(self, capacity):
         """Work buffers for batches of up to ``capacity`` rows."""
         return Workspace(self.layout, capacity, self.dtype)
-
-    def optimizer_block(self, plugin):
-        """Compiled update block of an optimizer plugin."""
-        return blocks.optimizer_block(plugin, self.dtype)
-
-    def regularizer_block(self, plugin):
-        """Compiled penalty block of a regularizer plugin."""
-        return blocks.regularizer_block(plugin, self.dtype)
-
-    def new_running_stats(self):
-        """Initial batch-norm running statistics: mean 0, variance 1."""
-        return self.layout.initial_running_stats(self.dtype)
 
     def _running(self, running):
         return self.new_running_stats() if running is None else running
@@ -249,11 +190,7 @@ class CpuNetwork:
             frozen = np.zeros((0, 2), dtype=np.int64)
         if control is None:
             control = np.zeros(CONTROL_SIZE, dtype=np.int64)
-        if ws.capacity < batch_size + bool(merge_single):
-            raise ValueError(
-                f"the workspace holds {ws.capacity} rows; batches of "
-                f"{batch_size} rows{' plus a merged row' if merge_single else ''} "
-                "need more.")
+        self.check_capacity(ws.capacity, batch_size, merge_single)
         # The kernel does not check buffer sizes: refuse what would overrun.
         if dropout is not None and (dropout > 0).any() and ws.M.size < ws.A.size:
             raise ValueError("dropout needs ws.enable_dropout() first.")

@@ -23,7 +23,6 @@ from ..layout import (
     CONTROL_SIZE,
     CONTROL_STEPS,
     CONTROL_STOP,
-    LN_EPSILON,
     OFF_A,
     OFF_B,
     OFF_BETA,
@@ -34,14 +33,10 @@ from ..layout import (
     OFF_R,
     OFF_V,
     OFF_W,
-    OUT_KINDS,
-    Layout,
     batch_length,
     check_widths,
-    hyperparameter_matrix,
-    hyperparameter_vector,
-    require_loss,
 )
+from ..network_base import NetworkBase
 from . import blocks
 from . import compile as cuda_compile
 from .compile import (
@@ -227,7 +222,7 @@ def _seeded_shuffle(order, seed):
     _shuffle_jit(order, seed)
 
 
-class CudaNetwork:
+class CudaNetwork(NetworkBase):
     """A network layout with its CUDA kernels, ready to train and predict.
 
     Mirrors :class:`skdeep._kernels.cpu.network.CpuNetwork` (same constructor,
@@ -239,38 +234,14 @@ class CudaNetwork:
     updated in place, as on the CPU); pass device arrays (see
     :meth:`to_device`) to keep data on the device between calls.
 
-    Parameters
-    ----------
-    layer_units : sequence of int
-    activations : list of (ActivationPlugin, dict)
-        Hidden activations, one per hidden layer.
-    out_activation : str
-        ``"identity"``, ``"exp"``, ``"logistic"`` or ``"softmax"``.
-    dtype : numpy dtype
-    loss : (LossPlugin, dict), optional
-        Training loss (default: the canonical loss of ``out_activation``).
-    batch_norm, layer_norm : sequence of bool, optional
-        Per hidden layer (at most one of them per layer).
-    layer_norm_epsilon : float, default=1e-5
-        Variance epsilon of layer normalization.
+    Parameters as :class:`~skdeep._kernels.network_base.NetworkBase`.
     """
 
-    def __init__(self, layer_units, activations, out_activation, dtype,
-                 loss=None, batch_norm=None, layer_norm=None,
-                 layer_norm_epsilon=LN_EPSILON):
-        learnable = [plugin.learnable is not None for plugin, _ in activations]
-        self.layout = Layout(layer_units, batch_norm, learnable, layer_norm)
-        self.ln_eps = float(layer_norm_epsilon)
-        self.dtype = np.dtype(dtype)
-        self.out_kind = OUT_KINDS[out_activation]
-        self.out_activation = out_activation
-        self.act_hp = hyperparameter_matrix(activations)
-        self.act_fwd, self.act_bwd = blocks.activation_blocks(
-            [plugin for plugin, _ in activations], self.dtype
-        )
+    blocks = blocks
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.kernels = core_kernels(self.dtype)
-        self._loss = loss
-        self._loss_block = None
         self._act_hp_dev = None
         self._shadow = weakref.WeakKeyDictionary()
         self._predict_ws = None
@@ -284,29 +255,6 @@ class CudaNetwork:
     def workspace(self, capacity):
         """A :class:`CudaWorkspace` for batches of up to ``capacity`` rows."""
         return CudaWorkspace(self.layout, capacity, self.dtype)
-
-    def optimizer_block(self, plugin):
-        """The CUDA update kernel of an optimizer plugin (for ``train_epoch``)."""
-        return blocks.optimizer_block(plugin, self.dtype)
-
-    def regularizer_block(self, plugin):
-        """The CUDA penalty kernel of a regularizer plugin."""
-        return blocks.regularizer_block(plugin, self.dtype)
-
-    def new_running_stats(self):
-        """Initial batch-norm running statistics (host): mean 0, variance 1."""
-        return self.layout.initial_running_stats(self.dtype)
-
-    def loss_block(self):
-        """The generated loss kernel and its hyperparameter vector (host)."""
-        if self._loss_block is None:
-            plugin, hp = require_loss(self._loss)
-            self._loss_block = (
-                blocks.loss_block(plugin, self.out_kind, plugin.average_outputs,
-                                  self.dtype),
-                hyperparameter_vector(hp),
-            )
-        return self._loss_block
 
     def _act_hp_device(self):
         if self._act_hp_dev is None:
@@ -619,11 +567,7 @@ class CudaNetwork:
         k = self.kernels
         cfg = k.config
         dws = self._workspace(ws)
-        if dws.capacity < batch_size + bool(merge_single):
-            raise ValueError(
-                f"the workspace holds {dws.capacity} rows; batches of "
-                f"{batch_size} rows{' plus a merged row' if merge_single else ''} "
-                "need more.")
+        self.check_capacity(dws.capacity, batch_size, merge_single)
         opt = blocks.as_optimizer_block(opt_block, self.dtype)
         reg = blocks.as_regularizer_block(reg_block, self.dtype)
         loss_kernel, loss_hp = self.loss_block()
