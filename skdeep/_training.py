@@ -358,6 +358,10 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
     progress = Progress(est.verbose, 1 if incremental else est.max_iter)
     score_scale = _score_scale(est, Y_train, sw_train)
     epoch_seconds = math.inf  # the first epoch runs interruptibly
+    # Only the main thread receives Ctrl-C. A fit on another thread (joblib's
+    # threading backend runs a search's fits side by side) keeps its epochs
+    # there: the one epoch thread would serialize concurrent fits.
+    on_main_thread = threading.current_thread() is threading.main_thread()
 
     try:
         est.n_iter_ = 0
@@ -375,7 +379,7 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
                     est.mixup_alpha, running, est.batch_norm_momentum, frozen,
                     control, merge_single)
             runner = (functools.partial(run_interruptibly, control=control)
-                      if epoch_seconds > _SHORT_EPOCH else None)
+                      if on_main_thread and epoch_seconds > _SHORT_EPOCH else None)
             total = net.train_epoch(*args, runner=runner)
             epoch_seconds = time.perf_counter() - started
             steps = int(control[CONTROL_STEPS])

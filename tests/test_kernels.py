@@ -404,6 +404,35 @@ def test_overlapping_blas_limits_restore_the_thread_count():
     assert [pool["num_threads"] for pool in threadpool_info()] == before
 
 
+def test_a_lost_restore_is_made_by_the_next_limit(monkeypatch):
+    # OpenBLAS ignores a count set from a thread other than the first to set
+    # one: a restore can be lost. The next limit must restore the count from
+    # before, not the lowered count it now reads.
+    from skdeep._kernels.cpu import threads as _network
+
+    class OwnedBlas:
+        num_threads = 2
+        ignoring = False
+
+        def set_num_threads(self, threads):
+            if not self.ignoring:
+                self.num_threads = threads
+
+    blas = OwnedBlas()
+    monkeypatch.setattr(_network, "_blas_libraries", [blas])
+    monkeypatch.setattr(_network, "_unrestored", None)
+    layout = make_network("cpu", (4, 3, 2), _resolved("relu", 1), "softmax",
+                          np.float64).layout
+    with _network.blas_threads(layout, 4):
+        assert blas.num_threads == 1
+        blas.ignoring = True  # the restore comes from another thread
+    assert blas.num_threads == 1
+    blas.ignoring = False  # that thread is gone
+    with _network.blas_threads(layout, 4):
+        assert blas.num_threads == 1
+    assert blas.num_threads == 2
+
+
 def test_missing_augmentation_buffers_are_refused(rng):
     units = (3, 4, 2)
     X, Y, sw = _problem("identity", np.float64, rng, n=8, units=units)

@@ -22,6 +22,14 @@ _controller_lock = threading.Lock()
 _blas_libraries = None
 _lowered = None
 _limit_users = 0
+# Thread counts a restore could not set: OpenBLAS (0.3.30 at least) ignores
+# a count set from any thread but the first one that set a count, while
+# that thread lives. When concurrent fits on threads (joblib's threading
+# backend) lower the count on one thread and the last to finish restores it
+# on another, the restore is lost; the next limit starts from these counts
+# and restores them, on the main thread (a search's refit, say) once the
+# pool's threads are gone.
+_unrestored = None
 
 
 def blas_threads(layout, rows):
@@ -61,11 +69,12 @@ def _one_blas_thread():
     # first to enter lowers it, the last to leave restores it. The BLAS
     # libraries are looked up once; threadpoolctl's own limiter would
     # inspect every loaded library on each kernel call (15-25 us).
-    global _lowered, _limit_users
+    global _lowered, _limit_users, _unrestored
     with _controller_lock:
         _find_blas_libraries()
         if _limit_users == 0:
-            _lowered = [(lib, lib.num_threads) for lib in _blas_libraries]
+            _lowered = _unrestored or [(lib, lib.num_threads) for lib in _blas_libraries]
+            _unrestored = None
             for lib, _ in _lowered:
                 lib.set_num_threads(1)
         _limit_users += 1
@@ -77,6 +86,8 @@ def _one_blas_thread():
             if _limit_users == 0:
                 for lib, threads in _lowered:
                     lib.set_num_threads(threads)
+                if any(lib.num_threads != threads for lib, threads in _lowered):
+                    _unrestored = _lowered
                 _lowered = None
 
 
