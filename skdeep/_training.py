@@ -362,7 +362,12 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
     # threading backend runs a search's fits side by side) keeps its epochs
     # there: the one epoch thread would serialize concurrent fits.
     on_main_thread = threading.current_thread() is threading.main_thread()
-
+    # The whole fit holds its batches' thread limit, not each epoch: fits
+    # side by side on threads then keep the lowered count between epochs
+    # (a count restored there by one fit would not be lowered again by the
+    # other, see _kernels/cpu/threads.py).
+    thread_limit = net.limit_threads(min(batch_size, n_samples))
+    thread_limit.__enter__()
     try:
         est.n_iter_ = 0
         for _ in range(est.max_iter):
@@ -464,6 +469,7 @@ def fit_stochastic(est, net, theta, X, Y, sw, y_raw, optimizer, reg,
     except KeyboardInterrupt:
         warnings.warn("Training interrupted by user.")
     finally:
+        thread_limit.__exit__(None, None, None)
         progress.close()
         est.training_state_ = state
 

@@ -433,6 +433,52 @@ def test_a_lost_restore_is_made_by_the_next_limit(monkeypatch):
     assert blas.num_threads == 2
 
 
+def test_limit_shared_by_threads_is_restored_by_the_main_thread(monkeypatch):
+    # Fits side by side on threads keep the count lowered between their
+    # fits (another thread could not lower it again); the main thread
+    # restores it afterwards.
+    import threading
+
+    from skdeep._kernels.cpu import threads as _network
+
+    class Blas:
+        num_threads = 2
+
+        def set_num_threads(self, threads):
+            self.num_threads = threads
+
+    blas = Blas()
+    monkeypatch.setattr(_network, "_blas_libraries", [blas])
+    monkeypatch.setattr(_network, "_unrestored", None)
+    monkeypatch.setattr(_network, "_sharing_threads", set())
+    layout = make_network("cpu", (4, 3, 2), _resolved("relu", 1), "softmax",
+                          np.float64).layout
+    both_in, first_out = threading.Barrier(2), threading.Barrier(2)
+    seen = []
+
+    def fit(leaves_first):
+        with _network.blas_threads(layout, 4):
+            both_in.wait()
+            if not leaves_first:
+                first_out.wait()
+        if leaves_first:
+            first_out.wait()
+        seen.append(blas.num_threads)
+
+    workers = [threading.Thread(target=fit, args=(first,)) for first in (True, False)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert blas.num_threads == 1  # still lowered after both fits
+    with _network.blas_threads(layout, 4):  # e.g. the refit
+        assert blas.num_threads == 1
+    assert blas.num_threads == 2
+    with _network.blas_threads(layout, 4):  # the main thread alone again
+        pass
+    assert blas.num_threads == 2 and not _network._sharing_threads
+
+
 def test_missing_augmentation_buffers_are_refused(rng):
     units = (3, 4, 2)
     X, Y, sw = _problem("identity", np.float64, rng, n=8, units=units)

@@ -8,6 +8,8 @@ on the CPU, generated kernels on CUDA).
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from .layout import (
@@ -82,6 +84,11 @@ class NetworkBase:
     def new_running_stats(self):
         """Initial batch-norm running statistics (host): mean 0, variance 1."""
         return self.layout.initial_running_stats(self.dtype)
+
+    def limit_threads(self, rows):
+        """Context holding the host thread limit of ``rows``-row batches
+        over many kernel calls (a whole fit); none by default."""
+        return contextlib.nullcontext()
 
     @staticmethod
     def check_capacity(capacity, batch_size, merge_single):

@@ -95,6 +95,11 @@ class CpuNetwork(NetworkBase):
     def _running(self, running):
         return self.new_running_stats() if running is None else running
 
+    def limit_threads(self, rows):
+        """Small networks' one-BLAS-thread limit (``threads.blas_threads``)
+        for ``rows``-row batches, held over many kernel calls."""
+        return blas_threads(self.layout, rows)
+
     def predict(self, theta, X, running=None, chunk=None):
         """Network outputs for ``X`` (C-contiguous, network dtype).
 

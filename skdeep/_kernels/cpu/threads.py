@@ -22,14 +22,16 @@ _controller_lock = threading.Lock()
 _blas_libraries = None
 _lowered = None
 _limit_users = 0
-# Thread counts a restore could not set: OpenBLAS (0.3.30 at least) ignores
-# a count set from any thread but the first one that set a count, while
-# that thread lives. When concurrent fits on threads (joblib's threading
-# backend) lower the count on one thread and the last to finish restores it
-# on another, the restore is lost; the next limit starts from these counts
-# and restores them, on the main thread (a search's refit, say) once the
-# pool's threads are gone.
+# OpenBLAS (0.3.30 at least) ignores a count set from any thread but the
+# first one that set a count, while that thread lives. With fits side by
+# side on threads (joblib's threading backend) one of them lowers the count
+# for all; a restore between their fits would let the next fit on another
+# thread run unlimited. So once several threads have shared the limit, only
+# the main thread restores it (a search's refit, once the pool's threads are
+# gone); until then the counts to restore wait here, as do the counts of a
+# restore OpenBLAS ignored.
 _unrestored = None
+_sharing_threads = set()
 
 
 def blas_threads(layout, rows):
@@ -78,16 +80,23 @@ def _one_blas_thread():
             for lib, _ in _lowered:
                 lib.set_num_threads(1)
         _limit_users += 1
+        _sharing_threads.add(threading.get_ident())
     try:
         yield
     finally:
         with _controller_lock:
             _limit_users -= 1
             if _limit_users == 0:
-                for lib, threads in _lowered:
-                    lib.set_num_threads(threads)
-                if any(lib.num_threads != threads for lib, threads in _lowered):
+                if (len(_sharing_threads) > 1
+                        and threading.current_thread() is not threading.main_thread()):
                     _unrestored = _lowered
+                else:
+                    for lib, threads in _lowered:
+                        lib.set_num_threads(threads)
+                    if any(lib.num_threads != threads for lib, threads in _lowered):
+                        _unrestored = _lowered
+                    else:
+                        _sharing_threads.clear()
                 _lowered = None
 
 
