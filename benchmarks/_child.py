@@ -14,11 +14,13 @@
     epoch on the full data, report the high-water mark minus the RSS just
     before the fit.
 
-``python _child.py grid-search PEER DATA.npz MAX_ITER``
+``python _child.py grid-search PEER DATA.npz MAX_ITER [BACKEND]``
     W6: ``GridSearchCV`` of the default ``MLPClassifier`` (``max_iter``
     given) over alpha x learning_rate_init x activation (12 candidates,
     3-fold, ``n_jobs=2``) in a fresh process, timed from before the peer's
-    import to the end of ``fit`` (worker start-up, every fit and scoring).
+    import to the end of ``fit`` (worker start-up, every fit and scoring),
+    with the phases of :func:`_timeline.phases`. BACKEND (``loky``, the
+    default, or ``threading``) is joblib's.
 
 All print one JSON line on stdout. Thread counts come from the environment
 (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ...), set by the parent.
@@ -62,26 +64,38 @@ def fresh_fit(peer, path):
     }
 
 
-def grid_search(peer, path, max_iter):
+def grid_search(peer, path, max_iter, backend="loky"):
+    import os
+    import tempfile
+
+    import _timeline
+
     warnings.simplefilter("ignore")
     data = np.load(path)
     X, y = data["X"], data["y"]
+    fd, timeline = tempfile.mkstemp(prefix="skdeep_w6_", suffix=".log")
+    os.close(fd)
+    os.environ["SKDEEP_BENCH_TIMELINE"] = timeline  # the workers inherit it
     started = time.perf_counter()
-    if peer == "skdeep":
-        from skdeep import MLPClassifier
-    else:
-        from sklearn.neural_network import MLPClassifier
+    MLPClassifier = getattr(_timeline, _timeline.TIMED_CLASS[peer])
+    from joblib import parallel_backend
     from sklearn.model_selection import GridSearchCV
 
     imported = time.perf_counter()
+    imported_wall = time.time()
     grid = {"alpha": [1e-4, 1e-3, 1e-2], "learning_rate_init": [1e-3, 3e-3],
             "activation": ["relu", "tanh"]}
     search = GridSearchCV(MLPClassifier(max_iter=max_iter, random_state=0), grid,
                           cv=3, n_jobs=2)
-    search.fit(X, y)
+    with parallel_backend(backend):
+        search.fit(X, y)
     total = time.perf_counter() - started
     results = search.cv_results_
     n_fits = len(results["params"]) * search.n_splits_
+    try:
+        phases = _timeline.phases(timeline, imported_wall, _timeline.caller())
+    finally:
+        os.unlink(timeline)
     return {
         "total_s": total,
         "import_s": imported - started,
@@ -90,6 +104,7 @@ def grid_search(peer, path, max_iter):
         "sum_fit_s": float(np.sum(results["mean_fit_time"]) * search.n_splits_),
         "sum_score_s": float(np.sum(results["mean_score_time"]) * search.n_splits_),
         "best_score": float(search.best_score_),
+        **phases,
     }
 
 
@@ -130,7 +145,7 @@ def main(argv):
     if mode == "fresh-fit":
         result = fresh_fit(peer, path)
     elif mode == "grid-search":
-        result = grid_search(peer, path, int(argv[3]))
+        result = grid_search(peer, path, int(argv[3]), *argv[4:5])
     elif mode == "memory":
         result = memory(peer, path, argv[3], int(argv[4]))
     else:
