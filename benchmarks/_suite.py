@@ -423,9 +423,14 @@ W6_SEARCHES = {"skdeep": ("skdeep", "loky"), "sklearn": ("sklearn", "loky"),
                "skdeep-threads": ("skdeep", "threading")}
 
 
+def w6_command(search, path, max_iter):
+    """``_child.py``'s arguments for one of :data:`W6_SEARCHES`."""
+    peer, backend = W6_SEARCHES[search]
+    return ["grid-search", peer, path, max_iter, backend]
+
+
 def run_w6(args, tmpdir, errors):
-    peers = [peer for peer in W6_SEARCHES if peer.split("-")[0] in args.peers
-             or peer == "skdeep"]
+    peers = [search for search, (peer, _) in W6_SEARCHES.items() if peer in args.peers]
     byte_compile("skdeep")
     X, _, y, _ = scaled_digits()
     path = Path(tmpdir) / "digits_scaled.npz"
@@ -439,16 +444,14 @@ def run_w6(args, tmpdir, errors):
         runs = {peer: [] for peer in peers}
         for peer in peers:  # warm the compile cache and the OS file cache
             try:
-                run_child(["grid-search", W6_SEARCHES[peer][0], path, max_iter,
-                           W6_SEARCHES[peer][1]], env=default_thread_env())
+                run_child(w6_command(peer, path, max_iter), env=default_thread_env())
             except Exception:
                 errors[f"W6/{max_iter}/{peer}/warm-up"] = traceback.format_exc()
         for repeat in range(args.repeats):
             for peer in rotated(peers, repeat):
                 settle()
                 try:
-                    result = run_child(["grid-search", W6_SEARCHES[peer][0], path,
-                                        max_iter, W6_SEARCHES[peer][1]],
+                    result = run_child(w6_command(peer, path, max_iter),
                                        env=default_thread_env())
                 except Exception:
                     errors[f"W6/{max_iter}/{peer}"] = traceback.format_exc()
@@ -502,7 +505,6 @@ def w6_floor(skdeep_runs, sklearn_row, repeats=5):
     row = {"import_s": sklearn_row["import_s"], "startup_s": sklearn_row["startup_s"],
            "workers_s": workers, "refit_s": refit}
     row["total_s"] = sum(row[key] for key in W6_PHASES)
-    row["all_total_s"] = []
     return row
 
 

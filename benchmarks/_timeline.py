@@ -21,8 +21,8 @@ TIMED_CLASS = {"skdeep": "TimedSkdeep", "sklearn": "TimedSklearn"}
 
 def _append(kind, started, n_rows=0, n_iter=0):
     with open(os.environ["SKDEEP_BENCH_TIMELINE"], "a") as log:
-        log.write(f"{os.getpid()}:{threading.get_ident()} {kind} {started:.6f} "
-                  f"{time.time():.6f} {n_rows} {n_iter}\n")
+        log.write(f"{caller()} {kind} {started:.6f} {time.time():.6f} "
+                  f"{n_rows} {n_iter}\n")
 
 
 def _timed(base, name):

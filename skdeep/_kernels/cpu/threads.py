@@ -68,7 +68,8 @@ def is_tiny(layout, rows):
 @contextlib.contextmanager
 def _one_blas_thread():
     # One limit shared by concurrent fits (threads, nogil kernels): the
-    # first to enter lowers it, the last to leave restores it. The BLAS
+    # first to enter lowers it, the last to leave restores it (only on the
+    # main thread once several threads have shared it, see _unrestored). The BLAS
     # libraries are looked up once; threadpoolctl's own limiter would
     # inspect every loaded library on each kernel call (15-25 us).
     global _lowered, _limit_users, _unrestored
